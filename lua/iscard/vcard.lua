@@ -1,0 +1,273 @@
+--- A virtual smart card for vpcd (vsmartcard's virtual reader driver for pcscd).
+--
+-- vpcd makes pcscd show readers `Virtual PCD 00 00`, `Virtual PCD 00 01`, ...
+-- that listen on TCP 127.0.0.1:35963, 35964, ...  A card is a program that
+-- connects there: connecting inserts the card, closing the connection
+-- removes it.  This module turns a Lua table describing a card into such a
+-- program.
+--
+-- A card script returns a table (all fields optional except `apdu`):
+--
+--    return {
+--      atr   = "\x3B\x8A\x80\x01...",           -- binary ATR (default: vcard.DEFAULT_ATR)
+--      init  = function(card) end,              -- called once, before connecting
+--      power = function(card, event) end,       -- event: "on", "off" or "reset"
+--      apdu  = function(card, capdu) return rapdu end,  -- binary strings;
+--                                               -- rapdu = data .. SW1 SW2
+--    }
+--
+-- A script may also return just the `apdu` function.
+--
+-- The `card` object handed to the handlers has the fields `resets`,
+-- `powerons`, `poweroffs`, `apdus` (counters), `atr`, `state` (a free table
+-- for the script) and the methods `remove`, `delay`, `set_atr`, `log`, `stop`.
+--
+-- An error raised by `apdu` does not kill the card: it answers `6F00` and
+-- prints the error to stderr.  So does a reply that is not a string of 2 to
+-- 65535 bytes.
+--
+-- @module iscard.vcard
+
+local io_ = require "iscard.vcard_io"
+
+local M = {}
+
+local byte, char, format = string.byte, string.char, string.format
+local stderr = io.stderr
+
+--- First vpcd port; reader N listens on `BASE_PORT + N`.
+M.BASE_PORT = 35963
+
+--- Interval between connection attempts while vpcd is not listening (ms).
+M.RETRY_MS = 100
+
+local function tck(s)
+  local x = 0
+  for i = 2, #s do x = x ~ byte(s, i) end
+  return x
+end
+
+--- Append the check byte TCK to an ATR given without it.
+-- TCK is the XOR of all bytes from T0 to the last historical byte.
+-- @tparam string atr ATR without TCK (binary)
+-- @treturn string ATR with TCK appended
+function M.with_tck(atr)
+  return atr .. char(tck(atr))
+end
+
+--- Default ATR: T=0/T=1 indication as in the PC/SC contactless ATR,
+-- TS=3B, T0=8A (TD1 follows, 10 historical bytes), TD1=80, TD2=01 (T=1),
+-- historical bytes `80 58 "iscardvc"` (category 80, COMPACT-TLV tag 5 len 8),
+-- then TCK.
+M.DEFAULT_ATR = M.with_tck("\x3B\x8A\x80\x01\x80\x58iscardvc")
+
+local function hex(s)
+  return (s:gsub(".", function(c) return format("%02X", byte(c)) end))
+end
+M.hex = hex
+
+local Card = {}
+Card.__index = Card
+
+--- Remove the card: after the current reply is sent, close the connection
+-- (pcscd sees the reader empty), wait `ms` milliseconds, then reconnect
+-- (card inserted again).
+-- @tparam[opt=1000] number ms how long the card stays out
+function Card:remove(ms)
+  self._remove = ms or 1000
+end
+
+--- Sleep `ms` milliseconds before sending the current reply (a slow card).
+-- Calls add up.
+-- @tparam number ms
+function Card:delay(ms)
+  self._delay = (self._delay or 0) + ms
+end
+
+--- Change the ATR; it is sent the next time the reader asks for it
+-- (power on, reset, re-insertion).
+-- @tparam string atr binary ATR, 1..33 bytes
+function Card:set_atr(atr)
+  assert(type(atr) == "string" and #atr >= 1 and #atr <= 33,
+         "set_atr: ATR must be a string of 1 to 33 bytes")
+  self.atr = atr
+end
+
+--- Print to stderr when running verbose (`opts.verbose`); arguments are
+-- joined with tabs like `print`.
+function Card:log(...)
+  if self._verbose then
+    local t = table.pack(...)
+    for i = 1, t.n do t[i] = tostring(t[i]) end
+    stderr:write("[vcard] ", table.concat(t, "\t", 1, t.n), "\n")
+  end
+end
+
+--- Stop the card: after the current reply, close the connection and make
+-- `vcard.run` return.
+function Card:stop()
+  self._stop = true
+end
+
+--- Load a card script file.
+-- @tparam string path file that returns a spec table (or an apdu function)
+-- @treturn table spec
+function M.load(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error(err, 2) end
+  local spec = chunk(path)
+  if type(spec) == "function" then spec = { apdu = spec } end
+  if type(spec) ~= "table" then
+    error(path .. ": a card script must return a table (or an apdu function)", 2)
+  end
+  return spec
+end
+
+--- Make a card object from a spec without running it (for tests: call
+-- `spec.apdu(card, capdu)` directly).
+-- @tparam table spec
+-- @tparam[opt] table opts `verbose`
+-- @treturn table card
+function M.new_card(spec, opts)
+  opts = opts or {}
+  local card = setmetatable({
+    resets = 0, powerons = 0, poweroffs = 0, apdus = 0,
+    state = {}, atr = spec.atr or M.DEFAULT_ATR, spec = spec,
+    _verbose = opts.verbose and true or false,
+  }, Card)
+  return card
+end
+
+local function report(card, what, err)
+  stderr:write(format("vcard: %s: %s\n", what, tostring(err)))
+  card:log("answering 6F00")
+end
+
+local traceback = debug.traceback
+
+-- Call a handler, never letting its error escape.
+local function call(card, what, f, ...)
+  local ok, r = xpcall(f, traceback, card, ...)
+  if not ok then report(card, what .. " handler failed", r); return nil, true end
+  return r
+end
+
+local SW_6F00 = "\x6F\x00"
+
+-- Serve one connection. Returns "closed", "remove" or "stop".
+local function serve(card, conn)
+  local spec = card.spec
+  local apdu, power = spec.apdu, spec.power
+  while true do
+    local msg, err, code = conn:recv()
+    if not msg then
+      if err ~= "interrupted" then
+        card:log("connection ended:", err, code)
+        return "closed"
+      end
+    else
+      local n = #msg
+      local reply
+      if n == 1 then
+        local c = byte(msg)
+        if c == 4 then
+          card:log("ATR requested:", hex(card.atr))
+          reply = card.atr
+        elseif c == 1 or c == 0 or c == 2 then
+          local ev
+          if c == 1 then card.powerons = card.powerons + 1; ev = "on"
+          elseif c == 0 then card.poweroffs = card.poweroffs + 1; ev = "off"
+          else card.resets = card.resets + 1; ev = "reset" end
+          card:log("power " .. ev)
+          if power then call(card, "power", power, ev) end
+        else
+          card:log(format("unknown control code %02X ignored", c))
+        end
+      else
+        card.apdus = card.apdus + 1
+        if card._verbose then card:log("C-APDU", hex(msg)) end
+        local ok, r = xpcall(apdu, traceback, card, msg)
+        if not ok then
+          report(card, "apdu handler failed", r)
+          r = SW_6F00
+        elseif type(r) ~= "string" or #r < 2 or #r > 65535 then
+          report(card, "apdu handler", "reply must be a string of 2..65535 bytes, got "
+                 .. (type(r) == "string" and (#r .. " bytes") or type(r)))
+          r = SW_6F00
+        end
+        if card._verbose then card:log("R-APDU", hex(r)) end
+        reply = r
+      end
+      if card._delay then
+        io_.sleep(card._delay)
+        card._delay = nil
+      end
+      if reply then
+        local ok, e = conn:send(reply)
+        if not ok then
+          card:log("send failed:", e)
+          return "closed"
+        end
+      end
+      if card._stop then return "stop" end
+      if card._remove then return "remove" end
+    end
+  end
+end
+
+-- Connect, retrying every RETRY_MS. Returns conn, or nil if stopped.
+local function connect(card, host, port, quiet_after)
+  -- quiet_after: ms before telling stderr that vpcd is not listening
+  local t0 = io_.now()
+  local warned = false
+  while true do
+    local conn, err = io_.connect(host, port)
+    if conn then return conn end
+    if not warned and io_.now() - t0 > quiet_after then
+      stderr:write(format("vcard: waiting for vpcd on %s:%d (%s)\n", host, port, err))
+      warned = true
+    end
+    if io_.now() - t0 < M.RETRY_MS then card:log("connect failed:", err) end
+    io_.sleep(M.RETRY_MS)
+  end
+end
+
+--- Run a card (does not return unless the card calls `card:stop()`).
+-- @tparam table|string spec card spec table, or the path of a card script
+-- @tparam[opt] table opts `host` (default "127.0.0.1"), `port` (default
+--   35963) or `reader` (N: port 35963+N), `verbose` (log to stderr),
+--   `card` (use this card object, e.g. from `vcard.new_card`)
+-- @treturn table the card object (after `card:stop()`)
+function M.run(spec, opts)
+  opts = opts or {}
+  if type(spec) == "string" then spec = M.load(spec) end
+  if type(spec) == "function" then spec = { apdu = spec } end
+  assert(type(spec) == "table" and type(spec.apdu) == "function",
+         "vcard.run: spec.apdu must be a function")
+  local host = opts.host or "127.0.0.1"
+  local port = opts.port or (M.BASE_PORT + (opts.reader or 0))
+  local card = opts.card or M.new_card(spec, opts)
+  if spec.init then
+    local _, failed = call(card, "init", spec.init)
+    if failed then error("vcard.run: init handler failed", 2) end
+  end
+  while true do
+    card._remove, card._delay = nil, nil
+    local conn = connect(card, host, port, 3000)
+    card:log(format("inserted (connected to %s:%d)", host, port))
+    local why = serve(card, conn)
+    conn:close()
+    if why == "stop" then
+      card:log("stopped")
+      card._stop = nil
+      return card
+    elseif why == "remove" then
+      card:log(format("removed for %d ms", card._remove))
+      io_.sleep(card._remove)
+    else
+      io_.sleep(M.RETRY_MS) -- vpcd went away; don't spin while it restarts
+    end
+  end
+end
+
+return M
