@@ -1,0 +1,268 @@
+-- Specs of iscard.vcard_io (vpcd framing over TCP) and of iscard.vcard run
+-- against a fake vpcd (a listening socket in this process), so no pcscd is
+-- needed.  Run from the repository root:  busted --lua=lua5.4 spec/vcard_io_spec.lua
+-- (build/iscard/vcard_io.so must be built first).
+
+if not package.searchpath("iscard.vcard", package.path) then
+  package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+end
+if not package.searchpath("iscard.vcard_io", package.cpath) then
+  package.cpath = "build/?.so;" .. package.cpath
+end
+
+local vio = require "iscard.vcard_io"
+
+local function pair()
+  local l = assert(vio.listen("127.0.0.1", 0))
+  local port = l:port()
+  local client = assert(vio.connect("127.0.0.1", port))
+  local server = assert(l:accept(1000))
+  l:close()
+  return client, server, port
+end
+
+local function be16(n) return string.char(n >> 8, n & 0xFF) end
+
+describe("iscard.vcard_io", function()
+  local client, server
+  before_each(function() client, server = pair() end)
+  after_each(function() client:close(); server:close() end)
+
+  it("frames a message with a 2-byte big-endian length", function()
+    assert.is_true(server:send("\1\2\3"))
+    assert.are.equal("\1\2\3", client:recv(1000))
+    assert.is_true(client:send("abc"))
+    -- raw view of the same bytes on the other side
+    assert.is_true(client:send("\x00\xA4\x04\x00"))
+    assert.are.equal("abc", server:recv(1000))
+    assert.are.equal("\x00\xA4\x04\x00", server:recv(1000))
+  end)
+
+  it("puts the length prefix on the wire as 2 big-endian bytes", function()
+    local payload = string.rep("x", 300)
+    server:sendraw(be16(#payload) .. payload)
+    assert.are.equal(payload, client:recv(1000))
+  end)
+
+  it("splits several messages that arrive in one segment", function()
+    server:sendraw("\0\1\4" .. "\0\2\x90\x00" .. "\0\0" .. "\0\1\1")
+    assert.are.equal("\4", client:recv(1000))
+    assert.are.equal("\x90\x00", client:recv(1000))
+    assert.are.equal("", client:recv(1000))
+    assert.are.equal("\1", client:recv(1000))
+    assert.are.same({ nil, "timeout" }, { client:recv(20) })
+  end)
+
+  it("reassembles a message from short reads and keeps it across timeouts", function()
+    local msg = "\x80\xEE\x00\x00\x03abc"
+    local wire = be16(#msg) .. msg
+    for i = 1, #wire do
+      if i < #wire then
+        server:sendraw(wire:sub(i, i))
+        assert.are.same({ nil, "timeout" }, { client:recv(5) })
+      else
+        server:sendraw(wire:sub(i))
+      end
+    end
+    assert.are.equal(msg, client:recv(1000))
+  end)
+
+  it("carries the largest payload (65535 bytes) and refuses a larger one", function()
+    local big = string.rep("\xA5", 65535)
+    assert.is_true(server:send(big))
+    assert.are.equal(big, client:recv(2000))
+    assert.has_error(function() server:send(big .. "x") end)
+  end)
+
+  it("reports EOF as nil, 'closed'", function()
+    server:close()
+    local r, why = client:recv(1000)
+    assert.is_nil(r)
+    assert.are.equal("closed", why)
+  end)
+
+  it("reports EOF in the middle of a message as 'closed'", function()
+    server:sendraw("\0\5ab")
+    server:close()
+    assert.are.same({ nil, "closed" }, { client:recv(1000) })
+  end)
+
+  it("times out about when asked", function()
+    local t0 = vio.now()
+    local r, why = client:recv(50)
+    local dt = vio.now() - t0
+    assert.is_nil(r)
+    assert.are.equal("timeout", why)
+    assert.is_true(dt >= 45 and dt < 500, "waited " .. dt .. " ms")
+    assert.are.same({ nil, "timeout" }, { client:recv(0) })
+  end)
+
+  it("closes idempotently; a closed connection raises on use", function()
+    assert.is_true(client:fileno() >= 0)
+    client:close()
+    client:close()
+    assert.are.equal(-1, client:fileno())
+    assert.has_error(function() client:recv(10) end)
+    assert.has_error(function() client:send("x") end)
+    assert.matches("closed", tostring(client))
+  end)
+
+  it("supports to-be-closed variables", function()
+    local l = assert(vio.listen("127.0.0.1", 0))
+    local keep
+    do
+      local c <close> = assert(vio.connect("127.0.0.1", l:port()))
+      keep = c
+    end
+    assert.are.equal(-1, keep:fileno())
+    l:close()
+  end)
+
+  it("sending to a peer that went away returns nil, 'closed' (no SIGPIPE)", function()
+    server:close()
+    local ok, why
+    for _ = 1, 50 do            -- the first write may still succeed (RST pending)
+      ok, why = client:send("\0\0\0\0")
+      if not ok then break end
+      vio.sleep(2)
+    end
+    assert.is_nil(ok)
+    assert.are.equal("closed", why)
+  end)
+end)
+
+describe("iscard.vcard_io module functions", function()
+  it("connect to a closed port returns nil, message, errno", function()
+    local l = assert(vio.listen("127.0.0.1", 0))
+    local port = l:port()
+    l:close()
+    local c, msg, err = vio.connect("127.0.0.1", port)
+    assert.is_nil(c)
+    assert.is_string(msg)
+    assert.is_number(err)
+  end)
+
+  it("now() is monotonic milliseconds and sleep() sleeps", function()
+    local t0 = vio.now()
+    assert.is_true(vio.sleep(30))
+    local dt = vio.now() - t0
+    assert.is_true(dt >= 29 and dt < 500, "slept " .. dt .. " ms")
+    assert.is_true(math.type(t0) == "float")
+  end)
+
+  it("accept times out", function()
+    local l = assert(vio.listen("127.0.0.1", 0))
+    assert.are.same({ nil, "timeout" }, { l:accept(10) })
+    l:close()
+    l:close()
+  end)
+end)
+
+---------------------------------------------------------------------------
+-- iscard.vcard against a fake vpcd: the card runs in a child process and
+-- connects to a listener of ours, exactly as it would connect to vpcd.
+
+local LUA = os.getenv("LUA") or "lua5.4"
+
+local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local CARD = [[
+local vcard = require "iscard.vcard"
+local port = tonumber(arg[1])
+vcard.run({
+  atr = vcard.with_tck("\x3B\x81\x80\x01\x42"),
+  init = function(card) card.state.log = {} end,
+  power = function(card, ev)
+    if ev == "reset" then error("power handler errors are survived too") end
+  end,
+  apdu = function(card, c)
+    local ins = c:byte(2)
+    if ins == 0x01 then return string.pack(">I2I2I2I2", card.powerons, card.poweroffs,
+                                           card.resets, card.apdus) .. "\x90\x00"
+    elseif ins == 0x02 then error("boom")
+    elseif ins == 0x03 then card:remove(150); return "\x90\x00"
+    elseif ins == 0x04 then card:delay(100); return "\x90\x01"
+    elseif ins == 0x05 then card:set_atr("\x3B\x00"); return "\x90\x00"
+    elseif ins == 0x06 then return 42
+    elseif ins == 0x07 then card:stop(); return "\x90\x00"
+    end
+    return c:sub(5) .. "\x90\x00"
+  end,
+}, { port = port })
+os.exit(0)
+]]
+
+describe("iscard.vcard with a fake vpcd", function()
+  local l, proc, pid, conn, script
+
+  local function start_card()
+    l = assert(vio.listen("127.0.0.1", 0))
+    script = os.tmpname()
+    local f = assert(io.open(script, "w")); f:write(CARD); f:close()
+    local cmd = string.format("echo $$; exec %s -e %s %s %d 2>&1", LUA,
+      shq("package.path=" .. string.format("%q", package.path) ..
+          " package.cpath=" .. string.format("%q", package.cpath)),
+      shq(script), l:port())
+    proc = assert(io.popen(cmd, "r"))
+    pid = assert(tonumber(proc:read("l")))
+    conn = assert(l:accept(5000), "card did not connect")
+  end
+
+  local function x(payload)
+    assert(conn:send(payload))
+    return conn:recv(2000)
+  end
+
+  before_each(start_card)
+  after_each(function()
+    if conn then conn:close() end
+    l:close()
+    if proc then               -- a failed test left the card running
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      proc:close()
+    end
+    os.remove(script)
+  end)
+
+  it("answers ATR requests, counts power events, echoes APDUs, survives errors, stops", function()
+    assert.are.equal("\x3B\x81\x80\x01\x42\x42", x("\4"))   -- TCK = 81^80^01^42
+    conn:send("\1"); conn:send("\0"); conn:send("\1"); conn:send("\2")
+    assert.are.same({ nil, "timeout" }, { conn:recv(50) })  -- no answer to 00/01/02
+    assert.are.equal("hello\x90\x00", x("\0\0\0\0hello"))
+    assert.are.equal("\x6F\x00", x("\0\2\0\0"))             -- handler error
+    assert.are.equal("\x6F\x00", x("\0\6\0\0"))             -- bad reply type
+    -- powerons 2, poweroffs 1, resets 1, apdus 4 (this one included)
+    assert.are.equal("\0\2\0\1\0\1\0\4\x90\x00", x("\0\1\0\0"))
+    local t0 = vio.now()
+    assert.are.equal("\x90\x01", x("\0\4\0\0"))             -- delay(100)
+    assert.is_true(vio.now() - t0 >= 95)
+    assert.are.equal("\x90\x00", x("\0\5\0\0"))             -- set_atr
+    assert.are.equal("\x3B\x00", x("\4"))
+    assert.are.equal("\x90\x00", x("\0\7\0\0"))             -- stop
+    assert.are.same({ nil, "closed" }, { conn:recv(2000) })
+    local out = proc:read("a")
+    local ok = proc:close(); proc = nil
+    assert.is_true(ok)
+    assert.matches("boom", out)
+    assert.matches("power handler errors are survived too", out)
+  end)
+
+  it("remove(ms) closes after the reply and reconnects after ms", function()
+    assert.are.equal("\x90\x00", x("\0\3\0\0"))
+    assert.are.same({ nil, "closed" }, { conn:recv(2000) })
+    local t0 = vio.now()
+    conn:close()
+    conn = assert(l:accept(3000), "card did not come back")
+    local dt = vio.now() - t0
+    assert.is_true(dt >= 140 and dt < 1500, "came back after " .. dt .. " ms")
+    assert.are.equal("x\x90\x00", x("\0\0\0\0x"))
+    x("\0\7\0\0")
+  end)
+
+  it("reconnects when vpcd drops the connection", function()
+    conn:close()
+    conn = assert(l:accept(3000), "card did not reconnect")
+    assert.are.equal("\0\0\0\0\0\0\0\1\x90\x00", x("\0\1\0\0"))
+    x("\0\7\0\0")
+  end)
+end)
