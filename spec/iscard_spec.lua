@@ -1,0 +1,449 @@
+-- ISCard against the real stack: pcscd + vpcd + spec/cards/testcard.lua.
+-- Run through spec/support/testbed (make test does).
+local iscard = require "iscard"
+local bed = require "support.bed"
+
+local E = iscard.errors
+local R0, R1 = bed.readers[1], bed.readers[2]
+local ATR = "\59\128\128\1\1"
+
+-- Asserts a PC/SC failure: nil, "NAME: ...", code.
+local function fails_with(name, ok, msg, code)
+  assert.is_nil(ok, "expected " .. name .. ", got success")
+  assert.are.equal(name, msg:match("^([%w_]+):"), msg)
+  assert.are.equal(E[name], code)
+end
+
+describe("module", function()
+  it("has the seed's constants with their COM values", function()
+    assert.are.same({ 1, 2, 3 }, { iscard.EXCLUSIVE, iscard.SHARED, iscard.DIRECT })
+    assert.are.same({ 0, 1, 2, 3 }, { iscard.LEAVE, iscard.RESET, iscard.UNPOWER, iscard.EJECT })
+    assert.are.same({ 1, 2, 0xFF }, { iscard.T0, iscard.T1, iscard.RAW })
+    assert.are.same({ 1, 2, 3, 4, 5, 6 }, { iscard.ABSENT, iscard.PRESENT, iscard.SWALLOWED,
+      iscard.POWERED, iscard.NEGOTIABLEMODE, iscard.SPECIFICMODE })
+    assert.are.same({ 1, 2, 3, 4 }, { iscard.ISO_CASE_1, iscard.ISO_CASE_2,
+      iscard.ISO_CASE_3, iscard.ISO_CASE_4 })
+  end)
+
+  it("maps error names to unsigned 32-bit codes and back", function()
+    assert.are.equal(0x8010000C, E.SCARD_E_NO_SMARTCARD)
+    assert.are.equal("SCARD_E_NO_SMARTCARD", E[0x8010000C])
+    assert.are.equal(0x8010001D, E.SCARD_E_NO_SERVICE)
+    assert.are.equal("SCARD_W_REMOVED_CARD", E[0x80100069])
+    for name, code in pairs(E) do
+      if type(name) == "string" then
+        assert.is_true(code >= 0 and code <= 0xFFFFFFFF, name)
+        assert.are.equal(name, E[code])
+      end
+    end
+  end)
+
+  it("lists both vpcd readers", function()
+    local list = assert(iscard.readers())
+    assert.are.same({ R0, R1 }, list)
+    local card = assert(iscard.ISCard())
+    assert.are.same(list, assert(iscard.readers(card)))
+  end)
+
+  it("fails as a value without pcscd (SCARD_E_NO_SERVICE)", function()
+    -- The client library reads PCSCLITE_CSOCK_NAME: point it at nothing.
+    local p = bed.spawn([[
+      local iscard = require "iscard"
+      local ok, msg, code = iscard.ISCard()
+      print(tostring(ok), msg, ("%X"):format(code))
+      local r, m2, c2 = iscard.readers()
+      print(tostring(r), m2, ("%X"):format(c2))
+    ]], { PCSCLITE_CSOCK_NAME = "/nonexistent/pcscd.comm" })
+    local out = p.wait()
+    assert.matches("^nil\tSCARD_E_NO_SERVICE: [^\n]+\t8010001D\n", out)
+    assert.matches("\nnil\tSCARD_E_NO_SERVICE: [^\n]+\t8010001D\n", out)
+  end)
+end)
+
+describe("ISCard()", function()
+  it("establishes a context and starts detached", function()
+    local card = assert(iscard.ISCard())
+    assert.is_true(card.Context ~= 0)
+    assert.are.equal(0, card.CardHandle)
+    assert.is_false(card.attached)
+    assert.are.equal("iscard.ISCard (detached)", tostring(card))
+    card:close()
+    assert.are.equal("iscard.ISCard (closed)", tostring(card))
+    assert.are.equal(0, card.Context)
+  end)
+end)
+
+describe("AttachByReader", function()
+  it("attaches to both readers, SHARED and T0|T1 by default", function()
+    local a = bed.attach(R0)
+    local b = bed.attach(R1)
+    assert.are.equal(ATR, a.Atr)
+    assert.are.equal(ATR, b.Atr)
+    assert.is_true(a.Protocol == iscard.T1 or a.Protocol == iscard.T0)
+    assert.are.equal(iscard.SPECIFICMODE, a.Status)
+    assert.is_true(a.CardHandle ~= 0 and a.CardHandle ~= b.CardHandle)
+    assert.are.equal(R0, a.reader)
+    assert.are.equal("iscard.ISCard (attached: " .. R1 .. ")", tostring(b))
+    -- SHARED: a second connection to the same card works.
+    local c = bed.attach(R0)
+    assert.are.equal("hello\144\0", bed.raw(c, bed.echo_apdu("hello")))
+    assert.are.equal("x\144\0", bed.raw(b, bed.echo_apdu("x")))
+    assert.are.equal(a, a:Detach())
+    b:Detach(); c:Detach()
+  end)
+
+  it("returns the card itself on success, so calls chain", function()
+    local card = assert(iscard.ISCard())
+    assert.are.equal(card, card:AttachByReader(R0, iscard.SHARED, iscard.T0 + iscard.T1))
+    assert.are.equal(card, card:Detach(iscard.LEAVE))
+  end)
+
+  it("accepts lower-case option names", function()
+    local card = assert(iscard.ISCard())
+    assert(card:AttachByReader(R0, "shared", "any"))
+    assert(card:Detach("leave"))
+  end)
+
+  it("fails as a value for an unknown reader", function()
+    local card = assert(iscard.ISCard())
+    fails_with("SCARD_E_UNKNOWN_READER", card:AttachByReader("No Such Reader 99"))
+    assert.is_false(card.attached)
+  end)
+
+  it("fails with SCARD_E_NO_SMARTCARD on an empty reader", function()
+    local holder = bed.attach(R1)
+    bed.remove(holder, 3000, R1)
+    local card = assert(iscard.ISCard())
+    local ok, msg, code = card:AttachByReader(R1)
+    fails_with("SCARD_E_NO_SMARTCARD", ok, msg, code)
+    assert.matches(R1, msg, 1, true)
+    bed.inserted(R1)
+    assert(card:AttachByReader(R1))
+    card:Detach()
+  end)
+
+  it("EXCLUSIVE keeps others out, and SHARED keeps EXCLUSIVE out", function()
+    local a = bed.attach(R0, iscard.EXCLUSIVE)
+    local b = assert(iscard.ISCard())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:AttachByReader(R0, iscard.SHARED))
+    fails_with("SCARD_E_SHARING_VIOLATION", b:AttachByReader(R0, iscard.EXCLUSIVE))
+    a:Detach()
+    assert(b:AttachByReader(R0, iscard.SHARED))
+    fails_with("SCARD_E_SHARING_VIOLATION", a:AttachByReader(R0, iscard.EXCLUSIVE))
+    b:Detach()
+  end)
+
+  it("raises on misuse before any PC/SC call", function()
+    local card = assert(iscard.ISCard())
+    assert.has_error(function() card:AttachByReader() end)
+    assert.has_error(function() card:AttachByReader(42 .. "\0x") end)
+    assert.has_error(function() card:AttachByReader(("r"):rep(129)) end)
+    assert.has_error(function() card:AttachByReader("") end)
+    assert.has_error(function() card:AttachByReader(R0, 7) end)
+    assert.has_error(function() card:AttachByReader(R0, "sharde") end)
+    assert.has_error(function() card:AttachByReader(R0, iscard.SHARED, 9) end)
+    assert.has_error(function() card:AttachByReader(R0, {}) end)
+    assert.has_error(function() iscard.ISCard().AttachByReader(nil, R0) end)
+    assert(card:AttachByReader(R0))
+    assert.has_error(function() card:AttachByReader(R0) end,
+      "iscard.ISCard: AttachByReader on an attached card (Detach first)")
+    card:Detach()
+  end)
+end)
+
+describe("Detach", function()
+  local function before_after(disposition)
+    local watcher = bed.attach(R0)
+    bed.raw(watcher, "\128\6\0\0")
+    local card = bed.attach(R0)
+    assert.are.equal(card, card:Detach(disposition))
+    -- The watcher's own handle saw a reset or power cycle too: reconnect it.
+    assert(watcher:ReAttach())
+    local c = bed.counters(watcher)
+    watcher:Detach()
+    return c
+  end
+
+  it("LEAVE leaves the card alone", function()
+    local c = before_after(iscard.LEAVE)
+    assert.are.equal(0, c.resets)
+    assert.are.equal(0, c.poweroffs)
+  end)
+
+  it("RESET resets the card", function()
+    local c = before_after(iscard.RESET)
+    assert.are.equal(1, c.resets)
+  end)
+
+  it("UNPOWER powers the card off", function()
+    local c = before_after(iscard.UNPOWER)
+    assert.is_true(c.poweroffs >= 1)
+  end)
+
+  it("EJECT either works or fails as a value, and ends the connection", function()
+    local card = bed.attach(R0)
+    local ok, msg, code = card:Detach(iscard.EJECT)
+    if ok then
+      assert.are.equal(card, ok)
+      assert.is_false(card.attached)
+    else
+      assert.is_string(E[code], msg)
+    end
+    if card.attached then card:Detach() end
+    bed.inserted(R0)
+  end)
+
+  it("raises on an unknown disposition and on a detached card", function()
+    local card = bed.attach(R0)
+    assert.has_error(function() card:Detach(4) end)
+    assert.has_error(function() card:Detach("eject!") end)
+    assert(card:Detach())
+    assert.has_error(function() card:Detach() end,
+      "iscard.ISCard: Detach needs an attached card (call AttachByReader or AttachByHandle first)")
+  end)
+end)
+
+describe("ReAttach", function()
+  it("with RESET resets the card, which the card sees", function()
+    local card = bed.attach(R0)
+    local before = bed.counters(card).resets
+    assert.are.equal(card, card:ReAttach(iscard.SHARED, iscard.RESET))
+    assert.are.equal(before + 1, bed.counters(card).resets)
+    assert.are.equal(ATR, card.Atr)
+    card:Detach()
+  end)
+
+  it("recovers a connection after another one reset the card", function()
+    local a = bed.attach(R0)
+    local b = bed.attach(R0)
+    assert(b:ReAttach(nil, "reset"))
+    fails_with("SCARD_W_RESET_CARD", a:transmit(bed.echo_apdu("a")))
+    -- Sticky until ReAttach, as pcsc-lite documents.
+    fails_with("SCARD_W_RESET_CARD", a:transmit(bed.echo_apdu("a")))
+    assert(a:ReAttach())
+    assert.are.equal("a\144\0", bed.raw(a, bed.echo_apdu("a")))
+    a:Detach(); b:Detach()
+  end)
+
+  it("keeps the share mode of the attach unless given another", function()
+    local a = bed.attach(R0, iscard.EXCLUSIVE)
+    assert(a:ReAttach())
+    local b = assert(iscard.ISCard())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:AttachByReader(R0))
+    assert(a:ReAttach(iscard.SHARED))
+    assert(b:AttachByReader(R0))
+    a:Detach(); b:Detach()
+  end)
+
+  it("raises on a detached card and on bad options", function()
+    local card = assert(iscard.ISCard())
+    assert.has_error(function() card:ReAttach() end)
+    assert(card:AttachByReader(R0))
+    assert.has_error(function() card:ReAttach(0) end)
+    assert.has_error(function() card:ReAttach(iscard.SHARED, 9) end)
+    card:Detach()
+  end)
+end)
+
+describe("LockSCard / UnlockSCard", function()
+  it("makes a second process wait until the first unlocks", function()
+    local a = bed.attach(R0)
+    bed.raw(a, "\128\5\0\0") -- clear the journal
+    assert.are.equal(a, a:LockSCard())
+    assert.is_true(a.locked)
+    local child = bed.spawn(([[
+      local iscard = require "iscard"
+      local card = assert(iscard.ISCard())
+      assert(card:AttachByReader(%q))
+      print("attached"); io.stdout:flush()
+      assert(card:LockSCard())
+      assert(card:transmit("\128\1\0\0\1B"))
+      assert(card:UnlockSCard())
+      print("done")
+    ]]):format(R0))
+    child.await("attached")
+    -- The child is now blocked in LockSCard; give it time to misbehave.
+    bed.sleep(0.3)
+    assert.are.equal("attached\n", child.output())
+    for _ = 1, 3 do bed.raw(a, bed.echo_apdu("A")) end
+    assert.are.equal(a, a:UnlockSCard())
+    assert.are.equal("attached\ndone\n", child.wait())
+    assert.are.same({ "A", "A", "A", "B" }, bed.journal(a))
+    a:Detach()
+  end)
+
+  it("refuses nested locks and unlocks without a lock", function()
+    local a = bed.attach(R0)
+    assert.has_error(function() a:UnlockSCard() end,
+      "iscard.ISCard: UnlockSCard without LockSCard")
+    assert(a:LockSCard())
+    assert.has_error(function() a:LockSCard() end)
+    assert.has_error(function() a:UnlockSCard(17) end)
+    assert(a:UnlockSCard(iscard.LEAVE))
+    a:Detach()
+  end)
+
+  it("ends the lock on Detach", function()
+    local a = bed.attach(R0)
+    assert(a:LockSCard())
+    assert.are.equal("iscard.ISCard (attached: " .. R0 .. ", locked)", tostring(a))
+    a:Detach()
+    assert.is_false(a.locked)
+    local b = bed.attach(R0)
+    assert(b:LockSCard()) -- would block forever if a's lock survived
+    assert(b:UnlockSCard())
+    b:Detach()
+  end)
+end)
+
+describe("AttachByHandle", function()
+  it("borrows a handle and never disconnects it", function()
+    local owner = bed.attach(R0)
+    local b = assert(iscard.ISCard())
+    assert.are.equal(b, b:AttachByHandle(owner.CardHandle))
+    assert.is_true(b.borrowed)
+    assert.are.equal(owner.CardHandle, b.CardHandle)
+    assert.are.equal(ATR, b.Atr)
+    assert.are.equal(owner.Protocol, b.Protocol)
+    assert.are.equal(R0, b.reader)
+    assert.are.equal("k\144\0", bed.raw(b, bed.echo_apdu("k")))
+    assert.has_error(function() b:Detach(iscard.RESET) end)
+    assert(b:Detach())
+    assert.are.equal("o\144\0", bed.raw(owner, bed.echo_apdu("o")))
+    -- Neither GC nor close of a borrower touches the owner's handle.
+    local c = assert(iscard.ISCard())
+    assert(c:AttachByHandle(owner.CardHandle))
+    c = nil -- luacheck: ignore
+    collectgarbage(); collectgarbage()
+    local d = assert(iscard.ISCard())
+    assert(d:AttachByHandle(owner.CardHandle))
+    d:close()
+    assert.are.equal("p\144\0", bed.raw(owner, bed.echo_apdu("p")))
+    -- Once the owner lets go, the borrower sees a dead handle.
+    local e = assert(iscard.ISCard())
+    assert(e:AttachByHandle(owner.CardHandle))
+    owner:Detach()
+    fails_with("SCARD_E_INVALID_HANDLE", e:transmit(bed.echo_apdu("q")))
+    e:Detach()
+  end)
+
+  it("fails as a value for a handle that is not valid", function()
+    local b = assert(iscard.ISCard())
+    local ok, msg, code = b:AttachByHandle(0x7123456)
+    assert.is_nil(ok)
+    assert.is_string(E[code], msg)
+    assert.is_false(b.attached)
+    assert.has_error(function() b:AttachByHandle(0) end)
+    assert.has_error(function() b:AttachByHandle("1") end)
+  end)
+end)
+
+describe("a removed card", function()
+  it("gives a value error, Status ABSENT, and works again after re-attach", function()
+    local card = bed.attach(R1)
+    local other = bed.attach(R0)
+    bed.remove(card, 2000, R1)
+    local ok, msg, code = card:transmit(bed.echo_apdu("z"))
+    assert.is_nil(ok)
+    assert.is_true(code == E.SCARD_W_REMOVED_CARD or code == E.SCARD_E_NO_SMARTCARD, msg)
+    assert.are.equal(iscard.ABSENT, card.Status)
+    assert.are.equal(iscard.ABSENT, card:get_Status())
+    -- The other reader is not affected.
+    assert.are.equal("y\144\0", bed.raw(other, bed.echo_apdu("y")))
+    -- Atr has no value now; get_Atr says why.
+    assert.is_nil(card.Atr)
+    local a, amsg, acode = card:get_Atr()
+    assert.is_nil(a)
+    assert.is_string(E[acode], amsg)
+    bed.inserted(R1)
+    fails_with("SCARD_W_REMOVED_CARD", card:transmit(bed.echo_apdu("z")))
+    card:Detach()
+    assert(card:AttachByReader(R1))
+    assert.are.equal("z\144\0", bed.raw(card, bed.echo_apdu("z")))
+    card:Detach(); other:Detach()
+  end)
+end)
+
+describe("properties", function()
+  it("are read-only, and unknown members raise", function()
+    local card = bed.attach(R0)
+    for _, p in ipairs { "Atr", "CardHandle", "Context", "Protocol", "Status" } do
+      assert.has_error(function() card[p] = 1 end, "iscard.ISCard: property '" .. p .. "' is read-only")
+    end
+    assert.has_error(function() return card.Stauts end, "iscard.ISCard has no member 'Stauts'")
+    assert.has_error(function() card.foo = 1 end)
+    card:Detach()
+  end)
+
+  it("raise on a detached card, except CardHandle and Context", function()
+    local card = assert(iscard.ISCard())
+    for _, p in ipairs { "Atr", "Protocol", "Status" } do
+      assert.has_error(function() return card[p] end,
+        "iscard.ISCard: " .. p .. " needs an attached card (call AttachByReader or AttachByHandle first)")
+    end
+    assert.are.equal(0, card.CardHandle)
+    assert.is_true(card.Context ~= 0)
+  end)
+end)
+
+describe("transmit", function()
+  it("refuses command APDUs shorter than 4 or longer than the maximum", function()
+    local card = bed.attach(R0)
+    assert.has_error(function() card:transmit("\0") end)
+    assert.has_error(function() card:transmit("\0\0\0") end)
+    assert.has_error(function() card:transmit(("\0"):rep(iscard.MAX_APDU + 1)) end)
+    assert.has_error(function() card:transmit() end)
+    -- and the card is still fine
+    assert.are.equal("\144\0", bed.raw(card, "\128\1\0\0"))
+    card:Detach()
+    assert.has_error(function() card:transmit("\128\1\0\0") end)
+  end)
+end)
+
+describe("release", function()
+  local function exclusive_possible()
+    local probe = assert(iscard.ISCard())
+    local ok = probe:AttachByReader(R0, iscard.EXCLUSIVE)
+    probe:close()
+    return ok ~= nil
+  end
+
+  it("happens on <close>", function()
+    assert.is_true(exclusive_possible())
+    local ok = load([[
+      local bed = ...
+      local card <close> = bed.attach(bed.reader)
+      assert(not bed.exclusive_possible())
+    ]])
+    bed.exclusive_possible = exclusive_possible
+    ok(bed)
+    assert.is_true(exclusive_possible())
+  end)
+
+  it("happens on garbage collection", function()
+    local card = bed.attach(R0)
+    assert.is_false(exclusive_possible())
+    card = nil -- luacheck: ignore
+    collectgarbage(); collectgarbage()
+    assert.is_true(exclusive_possible())
+  end)
+
+  it("is harmless twice, and use after close raises", function()
+    local card = bed.attach(R0)
+    card:close()
+    card:close()
+    assert.has_error(function() card:AttachByReader(R0) end,
+      "iscard.ISCard: the object is closed (released)")
+    assert.has_error(function() card:transmit("\128\1\0\0") end)
+    assert.is_true(exclusive_possible())
+  end)
+
+  it("of a locked card ends the lock", function()
+    local card = bed.attach(R0)
+    assert(card:LockSCard())
+    card:close()
+    local b = bed.attach(R0)
+    assert(b:LockSCard())
+    b:close()
+  end)
+end)

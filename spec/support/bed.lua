@@ -1,0 +1,121 @@
+-- Helpers the specs share: the test bed's readers, steering the test card
+-- (spec/cards/testcard.lua), and running Lua in another process.
+local iscard = require "iscard"
+
+local bed = {}
+
+bed.readers = { "Virtual PCD 00 00", "Virtual PCD 00 01" }
+bed.reader = bed.readers[1]
+
+local ok_io, vio = pcall(require, "iscard.vcard_io")
+
+--- Sleeps s seconds (not to wait for events -- SCardGetStatusChange does
+-- that -- but to give another process a chance to do something wrong).
+function bed.sleep(s)
+  if ok_io and vio.sleep then vio.sleep(s * 1000)
+  else os.execute(("sleep %.3f"):format(s)) end
+end
+
+local function hex(s)
+  return (s:gsub(".", function(c) return ("%02X"):format(c:byte()) end))
+end
+bed.hex = hex
+
+--- Sends raw bytes and returns the reply (asserting the exchange worked).
+function bed.raw(card, apdu)
+  return assert(card:transmit(apdu))
+end
+
+--- Attaches a new ISCard to reader (default: reader 0), asserting success.
+function bed.attach(reader, share, proto)
+  local card = assert(iscard.ISCard())
+  assert(card:AttachByReader(reader or bed.reader, share, proto))
+  return card
+end
+
+--- The test card's counters {resets, powerons, poweroffs, apdus}.
+function bed.counters(card)
+  local r = bed.raw(card, "\128\3\0\0")
+  assert(#r == 10 and r:sub(-2) == "\144\0", "bad counters reply " .. hex(r))
+  local function u16(i) return r:byte(i) * 256 + r:byte(i + 1) end
+  return { resets = u16(1), powerons = u16(3), poweroffs = u16(5), apdus = u16(7) }
+end
+
+--- An echo command recorded in the card's journal.
+function bed.echo_apdu(data)
+  return "\128\1\0\0" .. string.char(#data) .. data
+end
+
+--- The card's journal since the last call, as an array.
+function bed.journal(card)
+  local r = bed.raw(card, "\128\5\0\0")
+  local list = {}
+  local s = r:sub(1, -3)
+  if s ~= "" then for item in (s .. ","):gmatch("([^,]*),") do list[#list + 1] = item end end
+  return list
+end
+
+--- Removes the card in the reader card is attached to for ms milliseconds
+-- and waits until pcscd has noticed.
+function bed.remove(card, ms, reader)
+  local n = math.floor(ms / 10)
+  bed.raw(card, "\128\2" .. string.char(math.floor(n / 256), n % 256))
+  assert(iscard.wait(reader or bed.reader, false, 10000))
+end
+
+--- Waits until a card is back in reader.
+function bed.inserted(reader)
+  assert(iscard.wait(reader or bed.reader, true, 20000))
+end
+
+--- Starts `lua -e code` in the background with the test bed's paths; its
+-- output goes to a temporary file; env adds environment variables.  Returns an object with :output() and
+-- :wait() (which returns the full output once the process has ended).
+function bed.spawn(code, env)
+  local out = os.tmpname()
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(code)
+  f:close()
+  local lua = os.getenv("LUA") or "lua5.4"
+  local done = out .. ".done"
+  local vars = ""
+  for k, v in pairs(env or {}) do vars = vars .. ("%s='%s' "):format(k, v) end
+  os.execute(("(%s%s %s > %s 2>&1; echo $? > %s) &"):format(vars, lua, script, out, done))
+  local p = {}
+  function p.output()
+    local h = io.open(out)
+    if not h then return "" end
+    local s = h:read("a") or ""
+    h:close()
+    return s
+  end
+  function p.done()
+    local h = io.open(done)
+    if not h then return false end
+    h:close()
+    return true
+  end
+  function p.wait(timeout_s)
+    local deadline = os.time() + (timeout_s or 30)
+    while not p.done() do
+      assert(os.time() <= deadline, "child process did not finish: " .. p.output())
+      bed.sleep(0.02)
+    end
+    local s = p.output()
+    os.remove(out); os.remove(script); os.remove(done)
+    return s
+  end
+  --- Waits until the child has printed pattern (or ended).
+  function p.await(pattern, timeout_s)
+    local deadline = os.time() + (timeout_s or 30)
+    while not p.output():find(pattern) do
+      assert(not p.done(), "child ended without printing " .. pattern .. ": " .. p.output())
+      assert(os.time() <= deadline, "child did not print " .. pattern)
+      bed.sleep(0.02)
+    end
+  end
+  return p
+end
+
+return bed

@@ -1,0 +1,789 @@
+/*
+ * iscard.core -- the ISCard userdata on the PC/SC C API.
+ *
+ * This file only moves bytes between Lua and SCard* calls and keeps the
+ * state of one connection.  Everything that is logic (Transaction with its
+ * T=0 handling, APDU building, status words) lives in the Lua modules,
+ * (lua/iscard/), which add methods to the table exposed as `methods`.
+ *
+ * Conventions (design.md): misuse raises a Lua error; a PC/SC failure
+ * returns nil, "NAME: text (where)", code -- code as an unsigned 32-bit
+ * number whatever the width of LONG on the platform.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#include <winscard.h>
+#else
+#include <winscard.h>
+#endif
+
+#include "compat.h"
+#include "iscard_names.h"
+
+#ifndef MAX_BUFFER_SIZE_EXTENDED
+#define MAX_BUFFER_SIZE_EXTENDED (4 + 3 + (1 << 16) + 3 + 2)
+#endif
+
+#define ISCARD_MT "iscard.ISCard"
+/* Longest reader name we accept; pcsc-lite's own limit is 128 with the NUL. */
+#define ISCARD_MAX_READERNAME 128
+/* Shortest command APDU: CLA INS P1 P2.  vpcd would read a 1-byte APDU as a
+ * control code (power off, reset...), so shorter ones never reach PC/SC. */
+#define ISCARD_MIN_APDU 4
+
+/* COM protocol values (the seed's) versus PC/SC's. */
+#define COM_T0 0x01
+#define COM_T1 0x02
+#define COM_RAW 0xFF
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#define ISCARD_API __attribute__((visibility("default")))
+#elif defined(_WIN32)
+#define ISCARD_API __declspec(dllexport)
+#else
+#define ISCARD_API
+#endif
+
+ISCARD_API int luaopen_iscard_core(lua_State *L);
+
+typedef struct ISCard {
+  SCARDCONTEXT ctx;
+  SCARDHANDLE card;
+  int has_ctx;     /* ctx is valid (not yet released) */
+  int attached;    /* card is valid */
+  int borrowed;    /* card came from AttachByHandle: never disconnect it */
+  int locked;      /* we hold SCardBeginTransaction */
+  DWORD share;     /* PC/SC share mode used at attach, reused by ReAttach */
+  DWORD prefer;    /* PC/SC protocol mask asked for at attach */
+  DWORD active;    /* PC/SC active protocol */
+  char reader[ISCARD_MAX_READERNAME + 1];
+  /* One reply buffer per object, so Transaction allocates nothing but the
+   * Lua string of the reply. */
+  BYTE rbuf[MAX_BUFFER_SIZE_EXTENDED];
+} ISCard;
+
+/* ------------------------------------------------------------------ */
+/* errors                                                              */
+
+typedef struct ErrorName {
+  const char *name;
+  unsigned long code;
+  const char *text;
+} ErrorName;
+
+#define ISCARD_ERROR_ENTRY(n, c, t) {#n, (unsigned long)(c), t},
+static const ErrorName error_names[] = {
+  ISCARD_ERRORS(ISCARD_ERROR_ENTRY)
+  {NULL, 0, NULL}
+};
+
+static const ErrorName *find_error(unsigned long code) {
+  const ErrorName *e;
+  for (e = error_names; e->name != NULL; e++)
+    if (e->code == code) return e;
+  return NULL;
+}
+
+/* The 32-bit code, the same on Linux (64-bit LONG) and Windows/macOS. */
+static unsigned long code32(LONG rv) {
+  return (unsigned long)((unsigned long)rv & 0xFFFFFFFFUL);
+}
+
+/* Pushes nil, "NAME: text (where)", code and returns 3. */
+static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
+  unsigned long code = code32(rv);
+  const ErrorName *e = find_error(code);
+  lua_pushnil(L);
+  if (e != NULL) {
+    lua_pushfstring(L, "%s: %s (%s)", e->name, e->text, where);
+  } else {
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08lX", code);
+    lua_pushfstring(L, "PCSC_0x%s: unknown PC/SC error (%s)", hex, where);
+  }
+  lua_pushinteger(L, (lua_Integer)code);
+  return 3;
+}
+
+/* ------------------------------------------------------------------ */
+/* options: integers with the seed's values, or lower-case names       */
+
+typedef struct Option {
+  const char *name;
+  lua_Integer value;
+} Option;
+
+static const Option share_opts[] = {
+  {"exclusive", 1}, {"shared", 2}, {"direct", 3}, {NULL, 0}
+};
+static const Option disposition_opts[] = {
+  {"leave", 0}, {"reset", 1}, {"unpower", 2}, {"eject", 3}, {NULL, 0}
+};
+static const Option protocol_opts[] = {
+  {"t0", COM_T0}, {"t1", COM_T1}, {"t0|t1", COM_T0 | COM_T1},
+  {"any", COM_T0 | COM_T1}, {"raw", COM_RAW}, {NULL, 0}
+};
+
+/* Reads an option that is either one of opts' names or one of its values. */
+static lua_Integer check_option(lua_State *L, int arg, lua_Integer def,
+                                const Option *opts, const char *what) {
+  const Option *o;
+  if (lua_isnoneornil(L, arg)) return def;
+  if (lua_type(L, arg) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, arg);
+    for (o = opts; o->name != NULL; o++)
+      if (strcmp(o->name, s) == 0) return o->value;
+    return luaL_argerror(L, arg,
+                         lua_pushfstring(L, "unknown %s '%s'", what, s));
+  } else {
+    lua_Integer v = luaL_checkinteger(L, arg);
+    for (o = opts; o->name != NULL; o++)
+      if (o->value == v) return v;
+    return luaL_argerror(L, arg,
+                         lua_pushfstring(L, "invalid %s %d", what, (int)v));
+  }
+}
+
+static DWORD protocol_to_pcsc(lua_Integer com) {
+  DWORD p = 0;
+  if (com == COM_RAW) return SCARD_PROTOCOL_RAW;
+  if (com & COM_T0) p |= SCARD_PROTOCOL_T0;
+  if (com & COM_T1) p |= SCARD_PROTOCOL_T1;
+  return p;
+}
+
+static lua_Integer protocol_to_com(DWORD p) {
+  lua_Integer com = 0;
+  if (p & SCARD_PROTOCOL_RAW) return COM_RAW;
+  if (p & SCARD_PROTOCOL_T0) com |= COM_T0;
+  if (p & SCARD_PROTOCOL_T1) com |= COM_T1;
+  return com;
+}
+
+/* ------------------------------------------------------------------ */
+/* object state                                                        */
+
+static ISCard *to_card(lua_State *L) {
+  return (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
+}
+
+/* An ISCard that has not been released. */
+static ISCard *check_open(lua_State *L) {
+  ISCard *c = to_card(L);
+  if (!c->has_ctx)
+    luaL_error(L, "iscard.ISCard: the object is closed (released)");
+  return c;
+}
+
+/* An ISCard that holds a card connection: what the seed's members need. */
+static ISCard *check_attached(lua_State *L, const char *member) {
+  ISCard *c = check_open(L);
+  if (!c->attached)
+    luaL_error(L, "iscard.ISCard: %s needs an attached card "
+                  "(call AttachByReader or AttachByHandle first)", member);
+  return c;
+}
+
+static void forget_card(ISCard *c) {
+  c->attached = 0;
+  c->borrowed = 0;
+  c->locked = 0;
+  c->card = 0;
+  c->active = 0;
+  c->reader[0] = '\0';
+}
+
+/* Releases what the object holds, once, never raising: __gc, __close and
+ * close() all come here.  Fields are cleared before each SCard call so a
+ * second call (or an error inside the first) cannot release twice. */
+static void release(ISCard *c) {
+  if (c->attached) {
+    SCARDHANDLE h = c->card;
+    int borrowed = c->borrowed, locked = c->locked;
+    forget_card(c);
+    if (borrowed) {
+      /* The lock is ours even if the handle is not. */
+      if (locked) (void)SCardEndTransaction(h, SCARD_LEAVE_CARD);
+    } else {
+      (void)SCardDisconnect(h, SCARD_LEAVE_CARD);
+    }
+  }
+  if (c->has_ctx) {
+    SCARDCONTEXT ctx = c->ctx;
+    c->has_ctx = 0;
+    c->ctx = 0;
+    (void)SCardReleaseContext(ctx);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* ISCard() and its methods                                            */
+
+/* iscard.ISCard(): a new object with its own PC/SC context. */
+static int l_new(lua_State *L) {
+  LONG rv;
+  /* Created closed first: if anything below fails, __gc has nothing to
+   * release, and nothing can leak. */
+  ISCard *c = (ISCard *)lua_newuserdatauv(L, sizeof(ISCard), 0);
+  c->ctx = 0;
+  c->has_ctx = 0;
+  forget_card(c);
+  c->share = SCARD_SHARE_SHARED;
+  c->prefer = SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1;
+  luaL_getmetatable(L, ISCARD_MT);
+  lua_setmetatable(L, -2);
+  rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &c->ctx);
+  if (rv != SCARD_S_SUCCESS) {
+    c->ctx = 0;
+    return pcsc_fail(L, rv, "ISCard: SCardEstablishContext");
+  }
+  c->has_ctx = 1;
+  return 1;
+}
+
+static const char *check_reader(lua_State *L, int arg) {
+  size_t len;
+  const char *name = luaL_checklstring(L, arg, &len);
+  if (len == 0 || len > ISCARD_MAX_READERNAME || strlen(name) != len)
+    luaL_argerror(L, arg, "reader name must be 1..128 bytes without NUL");
+  return name;
+}
+
+/* AttachByReader(name [, share = SHARED [, protocols = T0|T1]]) */
+static int m_attach_by_reader(lua_State *L) {
+  ISCard *c = check_open(L);
+  const char *name = check_reader(L, 2);
+  lua_Integer share = check_option(L, 3, 2, share_opts, "share mode");
+  lua_Integer proto = check_option(L, 4, COM_T0 | COM_T1, protocol_opts,
+                                   "protocol");
+  SCARDHANDLE h = 0;
+  DWORD active = 0;
+  LONG rv;
+  if (c->attached)
+    return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
+                         "(Detach first)");
+  rv = SCardConnect(c->ctx, name, (DWORD)share, protocol_to_pcsc(proto), &h,
+                    &active);
+  if (rv != SCARD_S_SUCCESS) {
+    lua_pushfstring(L, "AttachByReader '%s'", name);
+    return pcsc_fail(L, rv, lua_tostring(L, -1));
+  }
+  c->card = h;
+  c->attached = 1;
+  c->borrowed = 0;
+  c->locked = 0;
+  c->share = (DWORD)share;
+  c->prefer = protocol_to_pcsc(proto);
+  c->active = active;
+  strcpy(c->reader, name);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Reads the card's status.  reader may be NULL; atr/atrlen may be NULL. */
+static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
+                        DWORD *atrlen, char *reader, DWORD readerlen) {
+  char rbuf[ISCARD_MAX_READERNAME + 64];
+  BYTE abuf[MAX_ATR_SIZE];
+  DWORD rlen = reader ? readerlen : (DWORD)sizeof rbuf;
+  DWORD alen = (DWORD)sizeof abuf;
+  LONG rv = SCardStatus(c->card, reader ? reader : rbuf, &rlen, state, proto,
+                        abuf, &alen);
+  if (rv == SCARD_S_SUCCESS && atr != NULL) {
+    memcpy(atr, abuf, alen);
+    *atrlen = alen;
+  }
+  return rv;
+}
+
+/* AttachByHandle(handle): borrows a handle someone else connected. */
+static int m_attach_by_handle(lua_State *L) {
+  ISCard *c = check_open(L);
+  lua_Integer h = luaL_checkinteger(L, 2);
+  DWORD state = 0, proto = 0;
+  char reader[ISCARD_MAX_READERNAME + 64];
+  LONG rv;
+  if (c->attached)
+    return luaL_error(L, "iscard.ISCard: AttachByHandle on an attached card "
+                         "(Detach first)");
+  if (h == 0) return luaL_argerror(L, 2, "card handle must not be 0");
+  c->card = (SCARDHANDLE)h;
+  /* Validate the handle (and learn reader and protocol) before adopting it. */
+  rv = card_status(c, &state, &proto, NULL, NULL, reader, sizeof reader);
+  if (rv != SCARD_S_SUCCESS) {
+    c->card = 0;
+    return pcsc_fail(L, rv, "AttachByHandle: SCardStatus");
+  }
+  c->attached = 1;
+  c->borrowed = 1;
+  c->locked = 0;
+  c->share = SCARD_SHARE_SHARED;
+  c->prefer = SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1;
+  c->active = proto;
+  reader[sizeof reader - 1] = '\0';
+  strncpy(c->reader, reader, ISCARD_MAX_READERNAME);
+  c->reader[ISCARD_MAX_READERNAME] = '\0';
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* Detach([disposition = LEAVE]) */
+static int m_detach(lua_State *L) {
+  ISCard *c = check_attached(L, "Detach");
+  lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
+  SCARDHANDLE h = c->card;
+  LONG rv = SCARD_S_SUCCESS;
+  if (c->borrowed) {
+    /* A borrowed handle belongs to its owner: Detach only lets go of it
+     * (ending our lock, if we took one).  Any disposition other than LEAVE
+     * would need SCardDisconnect, which is the owner's call to make. */
+    if (disp != SCARD_LEAVE_CARD)
+      return luaL_argerror(L, 2, "a handle attached by AttachByHandle can "
+                                 "only be detached with LEAVE");
+    if (c->locked) rv = SCardEndTransaction(h, SCARD_LEAVE_CARD);
+    forget_card(c);
+  } else {
+    rv = SCardDisconnect(h, (DWORD)disp);
+    /* An unsupported disposition leaves the handle usable: let the caller
+     * try again with another one.  Any other outcome ends the handle. */
+    if (rv == SCARD_E_INVALID_VALUE || rv == SCARD_E_UNSUPPORTED_FEATURE)
+      return pcsc_fail(L, rv, "Detach: SCardDisconnect");
+    forget_card(c);
+  }
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Detach");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ReAttach([share = as attached [, init = LEAVE]]) */
+static int m_reattach(lua_State *L) {
+  ISCard *c = check_attached(L, "ReAttach");
+  lua_Integer share = check_option(L, 2, (lua_Integer)c->share, share_opts,
+                                   "share mode");
+  lua_Integer init = check_option(L, 3, 0, disposition_opts, "disposition");
+  DWORD active = 0;
+  LONG rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init,
+                           &active);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
+  c->share = (DWORD)share;
+  c->active = active;
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* LockSCard(): blocks while another connection holds the card. */
+static int m_lock(lua_State *L) {
+  ISCard *c = check_attached(L, "LockSCard");
+  LONG rv;
+  if (c->locked)
+    return luaL_error(L, "iscard.ISCard: LockSCard while already locked "
+                         "(locks do not nest; UnlockSCard first)");
+  rv = SCardBeginTransaction(c->card);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "LockSCard");
+  c->locked = 1;
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* UnlockSCard([disposition = LEAVE]) */
+static int m_unlock(lua_State *L) {
+  ISCard *c = check_attached(L, "UnlockSCard");
+  lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
+  LONG rv;
+  if (!c->locked)
+    return luaL_error(L, "iscard.ISCard: UnlockSCard without LockSCard");
+  rv = SCardEndTransaction(c->card, (DWORD)disp);
+  /* Whatever the outcome, the lock is over: a failed end (card removed or
+   * reset) means pcscd has already dropped it. */
+  c->locked = 0;
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "UnlockSCard");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* transmit(apdu) -> reply bytes: one SCardTransmit, nothing else.  The
+ * seed's Transaction is built on it in Lua. */
+static int m_transmit(lua_State *L) {
+  ISCard *c = check_attached(L, "Transaction");
+  size_t len;
+  const char *apdu = luaL_checklstring(L, 2, &len);
+  const SCARD_IO_REQUEST *pci;
+  DWORD rlen = (DWORD)sizeof c->rbuf;
+  LONG rv;
+  if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 2, lua_pushfstring(L,
+        "command APDU of %d bytes (must be 4..%d)", (int)len,
+        (int)MAX_BUFFER_SIZE_EXTENDED));
+  switch (c->active) {
+    case SCARD_PROTOCOL_T0: pci = SCARD_PCI_T0; break;
+    case SCARD_PROTOCOL_T1: pci = SCARD_PCI_T1; break;
+    default: pci = SCARD_PCI_RAW; break;
+  }
+  rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, c->rbuf,
+                     &rlen);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Transaction: SCardTransmit");
+  if (rlen > (DWORD)sizeof c->rbuf) rlen = (DWORD)sizeof c->rbuf;
+  lua_pushlstring(L, (const char *)c->rbuf, rlen);
+  return 1;
+}
+
+/* close(): releases the object now (what GC and <close> do). */
+static int m_close(lua_State *L) {
+  release(to_card(L));
+  return 0;
+}
+
+static int m_gc(lua_State *L) {
+  ISCard *c = (ISCard *)luaL_testudata(L, 1, ISCARD_MT);
+  if (c != NULL) release(c);
+  return 0;
+}
+
+static int m_tostring(lua_State *L) {
+  ISCard *c = to_card(L);
+  if (!c->has_ctx)
+    lua_pushstring(L, ISCARD_MT " (closed)");
+  else if (!c->attached)
+    lua_pushstring(L, ISCARD_MT " (detached)");
+  else
+    lua_pushfstring(L, ISCARD_MT " (%s: %s%s)",
+                    c->borrowed ? "attached by handle" : "attached",
+                    c->reader, c->locked ? ", locked" : "");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* properties: each getter returns the value, or nil, msg, code        */
+
+/* pcsc-lite's state bits to the seed's ordinal SCARD_STATES. */
+static lua_Integer state_to_com(DWORD state, DWORD proto) {
+  state &= 0xFFFF; /* pcsc-lite keeps an event counter in bits 16 and up */
+  if (state & SCARD_ABSENT) return 1;
+  /* Windows reports SPECIFIC while a protocol is active; pcsc-lite does not
+   * set that bit for a connected card, so derive it. */
+  if ((state & SCARD_SPECIFIC) || (proto != 0 && (state & SCARD_POWERED)))
+    return 6;
+  if (state & SCARD_NEGOTIABLE) return 5;
+  if (state & SCARD_POWERED) return 4;
+  if (state & SCARD_SWALLOWED) return 3;
+  if (state & SCARD_PRESENT) return 2;
+  return 1;
+}
+
+static int g_status(lua_State *L) {
+  ISCard *c = check_attached(L, "Status");
+  DWORD state = 0, proto = 0;
+  LONG rv = card_status(c, &state, &proto, NULL, NULL, NULL, 0);
+  if (rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD) {
+    lua_pushinteger(L, 1); /* ABSENT, as design.md asks, not an error */
+    return 1;
+  }
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Status: SCardStatus");
+  lua_pushinteger(L, state_to_com(state, proto));
+  return 1;
+}
+
+static int g_atr(lua_State *L) {
+  ISCard *c = check_attached(L, "Atr");
+  DWORD state = 0, proto = 0, alen = 0;
+  BYTE atr[MAX_ATR_SIZE];
+  LONG rv = card_status(c, &state, &proto, atr, &alen, NULL, 0);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Atr: SCardStatus");
+  lua_pushlstring(L, (const char *)atr, alen);
+  return 1;
+}
+
+static int g_protocol(lua_State *L) {
+  ISCard *c = check_attached(L, "Protocol");
+  lua_pushinteger(L, protocol_to_com(c->active));
+  return 1;
+}
+
+static int g_card_handle(lua_State *L) {
+  ISCard *c = check_open(L);
+  lua_pushinteger(L, c->attached ? (lua_Integer)c->card : 0);
+  return 1;
+}
+
+static int g_context(lua_State *L) {
+  ISCard *c = to_card(L);
+  lua_pushinteger(L, c->has_ctx ? (lua_Integer)c->ctx : 0);
+  return 1;
+}
+
+/* Ours: the reader name, nil when detached. */
+static int g_reader(lua_State *L) {
+  ISCard *c = check_open(L);
+  if (c->attached) lua_pushstring(L, c->reader);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int g_locked(lua_State *L) {
+  ISCard *c = to_card(L);
+  lua_pushboolean(L, c->attached && c->locked);
+  return 1;
+}
+
+static int g_borrowed(lua_State *L) {
+  ISCard *c = to_card(L);
+  lua_pushboolean(L, c->attached && c->borrowed);
+  return 1;
+}
+
+static int g_attached(lua_State *L) {
+  ISCard *c = to_card(L);
+  lua_pushboolean(L, c->has_ctx && c->attached);
+  return 1;
+}
+
+/* __index(self, key): methods first, then property getters (whose first
+ * result is the value), then an error, so that a mistyped member name is
+ * caught at once rather than read as nil. */
+static int m_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_isnil(L, -1)) return 1;
+  lua_pop(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(2));
+  if (lua_isfunction(L, -1)) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+  }
+  if (lua_type(L, 2) == LUA_TSTRING)
+    return luaL_error(L, ISCARD_MT " has no member '%s'", lua_tostring(L, 2));
+  return luaL_error(L, ISCARD_MT " has no member of type %s",
+                    luaL_typename(L, 2));
+}
+
+static int m_newindex(lua_State *L) {
+  lua_settop(L, 3);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(2));
+  if (!lua_isnil(L, -1))
+    return luaL_error(L, ISCARD_MT ": property '%s' is read-only",
+                      lua_tostring(L, 2));
+  return luaL_error(L, ISCARD_MT ": cannot set member '%s'",
+                    lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
+}
+
+/* ------------------------------------------------------------------ */
+/* module functions                                                    */
+
+/* Uses the ISCard at arg for its context, or makes a temporary one. */
+static int with_context(lua_State *L, int arg, SCARDCONTEXT *ctx, int *temp) {
+  LONG rv;
+  if (!lua_isnoneornil(L, arg)) {
+    ISCard *c = (ISCard *)luaL_checkudata(L, arg, ISCARD_MT);
+    if (!c->has_ctx) luaL_argerror(L, arg, "the ISCard is closed");
+    *ctx = c->ctx;
+    *temp = 0;
+    return 0;
+  }
+  rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, ctx);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardEstablishContext");
+  *temp = 1;
+  return 0;
+}
+
+/* readers([card]) -> array of reader names (empty when there are none) */
+static int l_readers(lua_State *L) {
+  SCARDCONTEXT ctx;
+  int temp, n;
+  DWORD len = 0;
+  char *buf;
+  const char *p;
+  LONG rv;
+  if ((n = with_context(L, 1, &ctx, &temp)) != 0) return n;
+  rv = SCardListReaders(ctx, NULL, NULL, &len);
+  if (rv == SCARD_S_SUCCESS) {
+    buf = (char *)malloc(len ? len : 1);
+    if (buf == NULL) rv = SCARD_E_NO_MEMORY;
+    else {
+      rv = SCardListReaders(ctx, NULL, buf, &len);
+      if (rv == SCARD_S_SUCCESS) {
+        lua_newtable(L);
+        n = 0;
+        for (p = buf; len > 0 && p < buf + len && *p != '\0';
+             p += strlen(p) + 1) {
+          lua_pushstring(L, p);
+          lua_rawseti(L, -2, ++n);
+        }
+      }
+      free(buf);
+    }
+  }
+  if (temp) (void)SCardReleaseContext(ctx);
+  if (rv == SCARD_E_NO_READERS_AVAILABLE) {
+    lua_newtable(L);
+    return 1;
+  }
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "readers: SCardListReaders");
+  return 1;
+}
+
+#define ISCARD_MAX_WAIT 16
+/* status_change(card_or_nil, timeout_ms, {{reader=, current=}, ...})
+ * -> the same array with event (the state bits) and atr set on each entry,
+ * or nil, msg, code (SCARD_E_TIMEOUT when nothing changed in time).
+ * timeout_ms < 0 waits forever. */
+static int l_status_change(lua_State *L) {
+  SCARD_READERSTATE rs[ISCARD_MAX_WAIT];
+  SCARDCONTEXT ctx;
+  int temp, n, i, r;
+  lua_Integer timeout = luaL_checkinteger(L, 2);
+  LONG rv;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  n = (int)lua_rawlen(L, 3);
+  luaL_argcheck(L, n >= 1 && n <= ISCARD_MAX_WAIT, 3, "1..16 reader entries");
+  memset(rs, 0, sizeof rs);
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    luaL_argcheck(L, lua_istable(L, -1), 3, "entries must be tables");
+    lua_getfield(L, -1, "reader");
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_argerror(L, 3, "entry without a reader name");
+    rs[i].szReader = lua_tostring(L, -1); /* kept alive by the entry */
+    lua_getfield(L, -2, "current");
+    rs[i].dwCurrentState = (DWORD)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 3);
+  }
+  if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
+  rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout, rs,
+                            (DWORD)n);
+  if (temp) (void)SCardReleaseContext(ctx);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    lua_pushinteger(L, (lua_Integer)(rs[i].dwEventState & 0xFFFFFFFFUL));
+    lua_setfield(L, -2, "event");
+    lua_pushlstring(L, (const char *)rs[i].rgbAtr,
+                    rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
+    lua_setfield(L, -2, "atr");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, 3);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static const luaL_Reg methods[] = {
+  {"AttachByReader", m_attach_by_reader},
+  {"AttachByHandle", m_attach_by_handle},
+  {"Detach", m_detach},
+  {"ReAttach", m_reattach},
+  {"LockSCard", m_lock},
+  {"UnlockSCard", m_unlock},
+  {"transmit", m_transmit},
+  {"close", m_close},
+  /* get_X: the property X with its error (properties can give only the
+   * value, and give nil on failure). COM spells its getters the same way. */
+  {"get_Atr", g_atr},
+  {"get_Status", g_status},
+  {NULL, NULL}
+};
+
+static const luaL_Reg getters[] = {
+  {"Atr", g_atr},
+  {"CardHandle", g_card_handle},
+  {"Context", g_context},
+  {"Protocol", g_protocol},
+  {"Status", g_status},
+  {"reader", g_reader},
+  {"locked", g_locked},
+  {"borrowed", g_borrowed},
+  {"attached", g_attached},
+  {NULL, NULL}
+};
+
+static const luaL_Reg functions[] = {
+  {"ISCard", l_new},
+  {"readers", l_readers},
+  {"status_change", l_status_change},
+  {NULL, NULL}
+};
+
+/* PC/SC reader-state bits, for status_change. */
+#define ISCARD_READER_STATES(S) \
+  S(UNAWARE, SCARD_STATE_UNAWARE) S(IGNORE, SCARD_STATE_IGNORE) \
+  S(CHANGED, SCARD_STATE_CHANGED) S(UNKNOWN, SCARD_STATE_UNKNOWN) \
+  S(UNAVAILABLE, SCARD_STATE_UNAVAILABLE) S(EMPTY, SCARD_STATE_EMPTY) \
+  S(PRESENT, SCARD_STATE_PRESENT) S(ATRMATCH, SCARD_STATE_ATRMATCH) \
+  S(EXCLUSIVE, SCARD_STATE_EXCLUSIVE) S(INUSE, SCARD_STATE_INUSE) \
+  S(MUTE, SCARD_STATE_MUTE) S(UNPOWERED, SCARD_STATE_UNPOWERED)
+
+ISCARD_API int luaopen_iscard_core(lua_State *L) {
+  const ErrorName *e;
+  luaL_newlib(L, functions);
+
+  /* methods and getters are shared with the Lua layer, which adds
+   * Transaction and friends to them. */
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, getters, 0);
+  if (luaL_newmetatable(L, ISCARD_MT)) {
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, m_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, m_newindex, 2);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, m_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, m_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "iscard.ISCard");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, -3, "getters");
+  lua_setfield(L, -2, "methods");
+
+  /* errors: name -> code and code -> name, from the one list. */
+  lua_newtable(L);
+  for (e = error_names; e->name != NULL; e++) {
+    lua_pushinteger(L, (lua_Integer)e->code);
+    lua_setfield(L, -2, e->name);
+    lua_pushinteger(L, (lua_Integer)e->code);
+    lua_pushstring(L, e->name);
+    lua_settable(L, -3);
+  }
+  lua_setfield(L, -2, "errors");
+
+  /* error texts by name, for messages the Lua layer makes itself */
+  lua_newtable(L);
+  for (e = error_names; e->name != NULL; e++) {
+    lua_pushstring(L, e->text);
+    lua_setfield(L, -2, e->name);
+  }
+  lua_setfield(L, -2, "error_texts");
+
+  lua_newtable(L);
+#define ISCARD_CONSTANT_ENTRY(n, v) \
+  lua_pushinteger(L, (lua_Integer)(v)); lua_setfield(L, -2, #n);
+  ISCARD_CONSTANTS(ISCARD_CONSTANT_ENTRY)
+  lua_setfield(L, -2, "constants");
+
+  lua_newtable(L);
+#define ISCARD_STATE_ENTRY(n, v) \
+  lua_pushinteger(L, (lua_Integer)(v)); lua_setfield(L, -2, #n);
+  ISCARD_READER_STATES(ISCARD_STATE_ENTRY)
+  lua_setfield(L, -2, "reader_states");
+
+  lua_pushinteger(L, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
+  lua_setfield(L, -2, "MAX_APDU");
+  return 1;
+}
