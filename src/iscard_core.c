@@ -124,7 +124,7 @@ static const Option disposition_opts[] = {
   {"leave", 0}, {"reset", 1}, {"unpower", 2}, {"eject", 3}, {NULL, 0}
 };
 static const Option protocol_opts[] = {
-  {"t0", COM_T0}, {"t1", COM_T1}, {"t0|t1", COM_T0 | COM_T1},
+  {"none", 0}, {"t0", COM_T0}, {"t1", COM_T1}, {"t0|t1", COM_T0 | COM_T1},
   {"any", COM_T0 | COM_T1}, {"raw", COM_RAW}, {NULL, 0}
 };
 
