@@ -1,0 +1,153 @@
+--- Small helpers shared by the pure-Lua layer: hex conversion, argument
+-- checks that blame the caller, and the table of the library's own error codes.
+-- @module iscard.util
+
+local M = {}
+
+local format, byte, char = string.format, string.byte, string.char
+local tointeger, mtype = math.tointeger, math.type
+
+--- Binary string -> upper-case hex.
+-- @tparam string s binary bytes
+-- @tparam[opt=""] string sep put between two bytes (e.g. `" "`)
+-- @treturn string
+function M.tohex(s, sep)
+  if type(s) ~= "string" then
+    error(format("tohex: string expected, got %s", type(s)), 2)
+  end
+  sep = sep or ""
+  -- a per-byte gsub keeps this linear even for 64 KiB APDUs
+  local h = s:gsub(".", function(c) return format("%02X", byte(c)) .. sep end)
+  if sep ~= "" and #h > 0 then h = h:sub(1, -1 - #sep) end
+  return h
+end
+
+--- Hex -> binary string. White space anywhere is ignored so that
+-- `"00 A4 04 00"` and multi-line vectors read naturally.
+-- Raises on an odd number of digits or a character that is not a hex digit.
+-- @tparam string h hex digits
+-- @treturn string binary bytes
+function M.fromhex(h)
+  if type(h) ~= "string" then
+    error(format("fromhex: string expected, got %s", type(h)), 2)
+  end
+  local s = h:gsub("%s+", "")
+  local bad = s:find("[^%x]")
+  if bad then
+    error(format("fromhex: invalid hex character %q at position %d", s:sub(bad, bad), bad), 2)
+  end
+  if #s % 2 ~= 0 then
+    error(format("fromhex: odd number of hex digits (%d)", #s), 2)
+  end
+  return (s:gsub("%x%x", function(d) return char(tonumber(d, 16)) end))
+end
+
+------------------------------------------------------------------------------
+-- Argument checks. `level` is what the *public* function would pass to
+-- error() to blame its caller (normally 2); the helpers add their own frames.
+
+--- Short description of a bad value for error messages.
+-- @param v any value
+-- @treturn string
+function M.describe(v)
+  local t = type(v)
+  if t == "number" then return format("%s %s", mtype(v), tostring(v)) end
+  if t == "string" then return format("string of %d bytes", #v) end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and type(mt.__name) == "string" then return mt.__name end
+  return t
+end
+
+--- Integer in lo..hi (a float with an integral value is accepted).
+-- @param v value to check
+-- @tparam string what name used in the message
+-- @tparam integer lo
+-- @tparam integer hi
+-- @tparam[opt=2] integer level error level seen from the public function
+-- @treturn integer
+function M.int(v, what, lo, hi, level)
+  local i = type(v) == "number" and tointeger(v) or nil
+  if not i or i < lo or i > hi then
+    error(format("%s: integer %d..%d expected, got %s", what, lo, hi, M.describe(v)),
+      (level or 2) + 1)
+  end
+  return i
+end
+
+--- Byte 0..255.
+-- @param v value to check
+-- @tparam string what name used in the message
+-- @tparam[opt=2] integer level
+-- @treturn integer
+function M.byte(v, what, level)
+  -- not a tail call: the level arithmetic counts this frame
+  local b = M.int(v, what, 0, 255, (level or 2) + 1)
+  return b
+end
+
+--- Optional byte string of at most `max` bytes; nil and "" both mean "none" and
+-- come back as "".
+-- @param v value to check
+-- @tparam string what
+-- @tparam integer max
+-- @tparam[opt=2] integer level
+-- @treturn string
+function M.bytes(v, what, max, level)
+  if v == nil then return "" end
+  if type(v) ~= "string" then
+    error(format("%s: binary string or nil expected, got %s", what, M.describe(v)), (level or 2) + 1)
+  end
+  if #v > max then
+    error(format("%s: at most %d bytes allowed, got %d", what, max, #v), (level or 2) + 1)
+  end
+  return v
+end
+
+--- Optional boolean.
+-- @param v
+-- @tparam string what
+-- @tparam boolean default
+-- @tparam[opt=2] integer level
+-- @treturn boolean
+function M.bool(v, what, default, level)
+  if v == nil then return default end
+  if type(v) ~= "boolean" then
+    error(format("%s: boolean expected, got %s", what, M.describe(v)), (level or 2) + 1)
+  end
+  return v
+end
+
+------------------------------------------------------------------------------
+-- Errors of the Lua layer. PC/SC's own codes are 0x8010xxxx; ours use the same
+-- facility with the HRESULT "customer" bit (0xA010xxxx), so they can live in
+-- the same name<->code table without ever colliding.
+
+--- Our error names and codes, both ways (`errors.ISCARD_E_CHAIN_TOO_LONG` ->
+-- code, `errors[code]` -> name). Merge into `iscard.errors`.
+-- @table errors
+M.errors = {
+  ISCARD_E_MALFORMED_RESPONSE = 0xA0100001, -- reply of fewer than 2 bytes
+  ISCARD_E_CHAIN_TOO_LONG     = 0xA0100002, -- automatic GET RESPONSE / Le resends exceeded max_exchanges
+  ISCARD_E_CHAINING_ABORTED   = 0xA0100003, -- card refused a part of a chained command
+  ISCARD_E_NAD_UNSUPPORTED    = 0xA0100004, -- Nad ~= 0 cannot be carried by PC/SC
+  ISCARD_E_CARD_STATUS        = 0xA0100005, -- opt-in: final status word was not 9000
+}
+do
+  local names = {}
+  for name in pairs(M.errors) do names[#names + 1] = name end
+  for _, name in ipairs(names) do M.errors[M.errors[name]] = name end
+end
+
+--- Build the `nil, message, code` triple of a runtime failure.
+-- @tparam string name one of the keys of `errors`
+-- @tparam string fmt format string for the explanation
+-- @param ... format arguments
+-- @return nil
+-- @treturn string `"NAME: explanation"`
+-- @treturn integer the code
+function M.failure(name, fmt, ...)
+  local code = assert(M.errors[name], name)
+  return nil, name .. ": " .. format(fmt, ...), code
+end
+
+return M
