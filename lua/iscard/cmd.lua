@@ -67,8 +67,8 @@ end
 --- Encode a command APDU from its fields, with the library's Le rules.
 -- @tparam integer cla
 -- @tparam integer ins
--- @tparam integer p1
--- @tparam integer p2
+-- @tparam[opt=0] integer p1
+-- @tparam[opt=0] integer p2
 -- @tparam[opt] string data command data (nil or "" = none), at most 65535 bytes
 -- @tparam[opt] integer le nil, 0 or Ne 1..65536
 -- @tparam[opt] boolean extended force the extended form (only matters for cases 2-4)
@@ -76,8 +76,8 @@ end
 function M.encode(cla, ins, p1, p2, data, le, extended)
   cla = util.byte(cla, "encode: CLA")
   ins = util.byte(ins, "encode: INS")
-  p1 = util.byte(p1, "encode: P1")
-  p2 = util.byte(p2, "encode: P2")
+  p1 = util.byte(p1 == nil and 0 or p1, "encode: P1")
+  p2 = util.byte(p2 == nil and 0 or p2, "encode: P2")
   data = util.bytes(data, "encode: data", M.MAX_NC)
   if le ~= nil then le = util.int(le, "encode: Le", 0, M.MAX_NE) end
   local apdu = encode(cla, ins, p1, p2, data, le, extended)
@@ -227,9 +227,9 @@ local getters, setters = {}, {}
 function getters.Apdu(s) return apdu_of(s) end
 function setters.Apdu(s, v, k)
   if v == "" or v == nil then
-    local keep_nad, keep_alt = s.nad, s.alt_cla
-    for key, val in pairs(new_state()) do s[key] = val end
-    s.nad, s.alt_cla = keep_nad, keep_alt
+    set_command(s, 0, 0, 0, 0, "", nil, false)
+    s.built = false
+    clear_reply(s)
     return
   end
   local d, err = M.decode(v)

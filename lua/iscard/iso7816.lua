@@ -1,0 +1,429 @@
+--- ISCardISO7816: builders for the ISO/IEC 7816-4 commands of the Windows
+-- interface. None of them talks to the card: each fills an ISCardCmd and
+-- returns it; send it with `ISCard:Transaction`.
+--
+-- Every builder takes the Windows parameters in the Windows order, then an
+-- optional ISCardCmd. Without it a new ISCardCmd is made; with it that object
+-- is rebuilt (its reply is cleared, its Nad and AlternateClassId are kept, as
+-- they are transport settings the caller chose) and returned.
+--
+-- CLA is the object's default class (`SetDefaultClassId`, initially 00).
+-- Lengths follow the Le convention of ISCardCmd: the "bytes to read/get/
+-- expect" arguments are Ne (1..65536) or 0 for a Le of zeros ("as many as
+-- available"); when omitted (nil) they mean 0, because these commands exist to
+-- return data. SelectFile is the exception, as its Windows page says: 0 or nil
+-- mean no Le at all (pass 256 for a Le of 00).
+--
+-- Checked here (misuse raises): bytes 0..255, Nc <= 65535, Ne <= 65536, data
+-- present where the command needs it, short EF identifiers 1..30 (P1 of the
+-- binary commands with bit 8 set; bits 8-4 of P2 of the record commands,
+-- 11111 being reserved), record number FF (reserved) where P1 is a record
+-- number, reserved P2 bits 3-1 of the record commands, ManageChannel's P1
+-- (00 or 80) and channel number (0..19). Offsets are the raw P1-P2 bytes and
+-- so always within 0..32767 (bit 8 of P1 clear) or 0..255 (short EF).
+-- Everything that depends on the card's files and security state is the
+-- card's business.
+-- @classmod iscard.ISCardISO7816
+
+local util = require "iscard.util"
+local cmdm = require "iscard.cmd"
+
+local format = string.format
+
+local M = {}
+
+local NAME = "iscard.ISCardISO7816"
+local MAX_NC, MAX_NE = cmdm.MAX_NC, cmdm.MAX_NE
+
+local states = setmetatable({}, { __mode = "k" })
+
+-- Helpers below are called directly by a builder: level 3 blames the caller
+-- of the builder (helper <- builder <- caller); util's checks count one more.
+
+local function self_state(obj, m)
+  local s = states[obj]
+  if not s then
+    error(format("%s: %s expected as self, got %s (call it with ':')", m, NAME, util.describe(obj)), 3)
+  end
+  return s
+end
+
+local function byte(v, m, what)
+  local b = util.byte(v, m .. ": " .. what, 3)
+  return b
+end
+
+local function le(v, m, what)
+  if v == nil then return 0 end
+  local n = util.int(v, m .. ": " .. what, 0, MAX_NE, 3)
+  return n
+end
+
+local function data(v, m, what, required)
+  local d = util.bytes(v, m .. ": " .. what, MAX_NC, 3)
+  if required and d == "" then
+    error(format("%s: %s is required (a non-empty binary string)", m, what), 3)
+  end
+  return d
+end
+
+local function target(c, m)
+  if c == nil then return cmdm.new() end
+  if not cmdm.is(c) then
+    error(format("%s: iscard.ISCardCmd or nil expected as the last argument, got %s", m, util.describe(c)), 3)
+  end
+  return c
+end
+
+-- P1 of READ/UPDATE/WRITE/ERASE BINARY: bit 8 set = short EF addressing.
+local function binary_p1(p1, m)
+  if p1 & 0x80 == 0 then return end -- P1-P2 is a 15-bit offset, 0..32767 by construction
+  if p1 & 0x60 ~= 0 then
+    error(format("%s: P1=%02X: with short EF addressing (bit 8) bits 7-6 must be 0", m, p1), 3)
+  end
+  local sfi = p1 & 0x1F
+  if sfi < 1 or sfi > 30 then
+    error(format("%s: P1=%02X: short EF identifier %d is outside 1..30", m, p1, sfi), 3)
+  end
+end
+
+-- P2 of the record commands: bits 8-4 short EF identifier (0 = current EF,
+-- 31 reserved), bits 3-1 the selection, `max3` the largest allowed value.
+-- When bits 3-1 say "record number in P1", that number must not be FF.
+local function record_p2(p1, p2, m, max3, number_bit)
+  if p2 >> 3 == 31 then
+    error(format("%s: P2=%02X: short EF identifier 31 (11111) is reserved", m, p2), 3)
+  end
+  local sel = p2 & 0x07
+  if sel > max3 then
+    error(format("%s: P2=%02X: bits 3-1 = %d are reserved for this command", m, p2, sel), 3)
+  end
+  if p1 == 0xFF and sel & number_bit ~= 0 then
+    error(format("%s: record number FF is reserved", m), 3)
+  end
+end
+
+local methods = {}
+
+local function build(s, c, ins, p1, p2, d, n)
+  return c:BuildCmd(s.cla, ins, p1, p2, d, n)
+end
+
+--- Set the CLA used by every later builder call of this object (starts as 00).
+-- @tparam integer cla class byte
+-- @return self
+function methods.SetDefaultClassId(self, cla)
+  local s = self_state(self, "SetDefaultClassId")
+  s.cla = byte(cla, "SetDefaultClassId", "class")
+  return self
+end
+
+--- APPEND RECORD (INS E2, P1 00): a new record at the end of a linear EF,
+-- or record 1 of a cyclic EF. The record is passed through unchanged.
+-- @tparam integer refctrl P2: 00 = current EF, or SFI in bits 8-4 and 000
+-- @tparam string record the record
+-- @tparam[opt] iscard.ISCardCmd cmd to rebuild
+-- @treturn iscard.ISCardCmd
+function methods.AppendRecord(self, refctrl, record, cmd)
+  local m = "AppendRecord"
+  local s = self_state(self, m)
+  local p2 = byte(refctrl, m, "reference control (P2)")
+  if p2 & 0x07 ~= 0 or p2 >> 3 == 31 then
+    error(format("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2), 2)
+  end
+  local d = data(record, m, "record", true)
+  return build(s, target(cmd, m), 0xE2, 0x00, p2, d, nil)
+end
+
+--- ERASE BINARY (INS 0E).
+-- @tparam integer p1 offset high byte, or 80|SFI
+-- @tparam integer p2 offset low byte
+-- @tparam[opt] string data nil = erase to the end of the file; else the
+--   offset of the first data unit not to erase
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.EraseBinary(self, p1, p2, d, cmd)
+  local m = "EraseBinary"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  binary_p1(p1, m)
+  d = data(d, m, "data", false)
+  return build(s, target(cmd, m), 0x0E, p1, p2, d, nil)
+end
+
+--- EXTERNAL AUTHENTICATE (INS 82): the host proves itself.
+-- @tparam integer algorithm P1: algorithm reference (00 = known beforehand)
+-- @tparam integer secret P2: secret reference (00 = none given)
+-- @tparam[opt] string challenge authentication data computed by the host
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.ExternalAuthenticate(self, algorithm, secret, challenge, cmd)
+  local m = "ExternalAuthenticate"
+  local s = self_state(self, m)
+  local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
+  local d = data(challenge, m, "challenge", false)
+  return build(s, target(cmd, m), 0x82, p1, p2, d, nil)
+end
+
+--- GET CHALLENGE (INS 84, P1 P2 00 00).
+-- @tparam[opt=0] integer expected Ne (0 = Le 00)
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.GetChallenge(self, expected, cmd)
+  local m = "GetChallenge"
+  local s = self_state(self, m)
+  local n = le(expected, m, "bytes expected")
+  return build(s, target(cmd, m), 0x84, 0x00, 0x00, nil, n)
+end
+
+--- GET DATA (INS CA): P1-P2 name the data object (tag).
+-- @tparam integer p1
+-- @tparam integer p2
+-- @tparam[opt=0] integer bytes Ne
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.GetData(self, p1, p2, bytes, cmd)
+  local m = "GetData"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  local n = le(bytes, m, "bytes to get")
+  return build(s, target(cmd, m), 0xCA, p1, p2, nil, n)
+end
+
+--- GET RESPONSE (INS C0). Transaction sends these on its own after 61xx;
+-- this builder is for doing it by hand (with `get_response = false`).
+-- @tparam integer p1 normally 00
+-- @tparam integer p2 normally 00
+-- @tparam[opt=0] integer length Ne, normally the xx of 61xx
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.GetResponse(self, p1, p2, length, cmd)
+  local m = "GetResponse"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  local n = le(length, m, "data length")
+  return build(s, target(cmd, m), 0xC0, p1, p2, nil, n)
+end
+
+--- INTERNAL AUTHENTICATE (INS 88): the card authenticates itself.
+-- @tparam integer algorithm P1
+-- @tparam integer secret P2
+-- @tparam string challenge data the card computes its answer from
+-- @tparam[opt=0] integer reply Ne
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.InternalAuthenticate(self, algorithm, secret, challenge, reply, cmd)
+  local m = "InternalAuthenticate"
+  local s = self_state(self, m)
+  local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
+  local d = data(challenge, m, "challenge", true)
+  local n = le(reply, m, "reply bytes")
+  return build(s, target(cmd, m), 0x88, p1, p2, d, n)
+end
+
+--- MANAGE CHANNEL (INS 70). Opening with channel 00 lets the card choose
+-- and report the number in one byte, so that form has Le = 1 (case 2); all
+-- other forms are case 1.
+-- @tparam integer state P1: 00 open, 80 close
+-- @tparam integer channel P2: channel number 0..19 (0 on open = card chooses;
+--   0 on close = the channel named by CLA)
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.ManageChannel(self, state, channel, cmd)
+  local m = "ManageChannel"
+  local s = self_state(self, m)
+  local p1, p2 = byte(state, m, "channel state (P1)"), byte(channel, m, "channel (P2)")
+  if p1 ~= 0x00 and p1 ~= 0x80 then
+    error(format("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1), 2)
+  end
+  if p2 > 19 then
+    error(format("%s: channel %d is outside 0..19", m, p2), 2)
+  end
+  local n = (p1 == 0x00 and p2 == 0x00) and 1 or nil
+  return build(s, target(cmd, m), 0x70, p1, p2, nil, n)
+end
+
+--- PUT DATA (INS DA).
+-- @tparam integer p1
+-- @tparam integer p2
+-- @tparam string d the value (or TLV objects for P1-P2 00FF / 02FF)
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.PutData(self, p1, p2, d, cmd)
+  local m = "PutData"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  d = data(d, m, "data", true)
+  return build(s, target(cmd, m), 0xDA, p1, p2, d, nil)
+end
+
+--- READ BINARY (INS B0).
+-- @tparam integer p1 offset high byte (bit 8 clear), or 80|SFI
+-- @tparam integer p2 offset low byte (or the offset within the short EF)
+-- @tparam[opt=0] integer bytes Ne (0 = Le of zeros: up to the end of file)
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.ReadBinary(self, p1, p2, bytes, cmd)
+  local m = "ReadBinary"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  binary_p1(p1, m)
+  local n = le(bytes, m, "bytes to read")
+  return build(s, target(cmd, m), 0xB0, p1, p2, nil, n)
+end
+
+--- READ RECORD(S) (INS B2).
+-- @tparam integer record P1: record number (00 = current) or identifier
+-- @tparam integer refctrl P2: SFI in bits 8-4, selection in bits 3-1 (111 reserved)
+-- @tparam[opt=0] integer bytes Ne
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.ReadRecord(self, record, refctrl, bytes, cmd)
+  local m = "ReadRecord"
+  local s = self_state(self, m)
+  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  record_p2(p1, p2, m, 6, 0x04)
+  local n = le(bytes, m, "bytes to read")
+  return build(s, target(cmd, m), 0xB2, p1, p2, nil, n)
+end
+
+--- SELECT (INS A4).
+-- @tparam integer p1 selection by: 00 FID, 01 child DF, 02 EF, 03 parent,
+--   04 DF name, 08 path from MF, 09 path from current DF
+-- @tparam integer p2 occurrence (bits 2-1) and answer (bits 4-3; 0C = none)
+-- @tparam[opt] string d FID, path or DF name
+-- @tparam[opt] integer bytes Ne; 0 or nil = no Le (256 gives Le 00)
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.SelectFile(self, p1, p2, d, bytes, cmd)
+  local m = "SelectFile"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  d = data(d, m, "data", false)
+  local n = le(bytes, m, "bytes to read")
+  return build(s, target(cmd, m), 0xA4, p1, p2, d, n ~= 0 and n or nil)
+end
+
+--- UPDATE BINARY (INS D6).
+-- @tparam integer p1
+-- @tparam integer p2
+-- @tparam string d the new data units
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.UpdateBinary(self, p1, p2, d, cmd)
+  local m = "UpdateBinary"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  binary_p1(p1, m)
+  d = data(d, m, "data", true)
+  return build(s, target(cmd, m), 0xD6, p1, p2, d, nil)
+end
+
+--- UPDATE RECORD (INS DC).
+-- @tparam integer record P1: 00 = current record, else a record number
+-- @tparam integer refctrl P2: SFI in bits 8-4; bits 3-1: 000 first, 001 last,
+--   010 next, 011 previous, 100 number in P1
+-- @tparam string d the record
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.UpdateRecord(self, record, refctrl, d, cmd)
+  local m = "UpdateRecord"
+  local s = self_state(self, m)
+  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  record_p2(p1, p2, m, 4, 0x04)
+  d = data(d, m, "data", true)
+  return build(s, target(cmd, m), 0xDC, p1, p2, d, nil)
+end
+
+--- VERIFY (INS 20, P1 00). Without data (case 1) the card reports whether
+-- verification is needed (9000) or how many tries are left (63Cx).
+-- @tparam integer refctrl P2: reference data (PIN) qualifier
+-- @tparam[opt] string pin verification data
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.Verify(self, refctrl, pin, cmd)
+  local m = "Verify"
+  local s = self_state(self, m)
+  local p2 = byte(refctrl, m, "reference control (P2)")
+  local d = data(pin, m, "data", false)
+  return build(s, target(cmd, m), 0x20, 0x00, p2, d, nil)
+end
+
+--- WRITE BINARY (INS D0).
+-- @tparam integer p1
+-- @tparam integer p2
+-- @tparam string d data units to write
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.WriteBinary(self, p1, p2, d, cmd)
+  local m = "WriteBinary"
+  local s = self_state(self, m)
+  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  binary_p1(p1, m)
+  d = data(d, m, "data", true)
+  return build(s, target(cmd, m), 0xD0, p1, p2, d, nil)
+end
+
+--- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
+-- @tparam integer record
+-- @tparam integer refctrl
+-- @tparam string d
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.WriteRecord(self, record, refctrl, d, cmd)
+  local m = "WriteRecord"
+  local s = self_state(self, m)
+  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  record_p2(p1, p2, m, 4, 0x04)
+  d = data(d, m, "data", true)
+  return build(s, target(cmd, m), 0xD2, p1, p2, d, nil)
+end
+
+--- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `d` (a
+-- command APDU or a piece of one). Ours; `ISCardCmd:Encapsulate` wraps one
+-- whole APDU with a CLA derived from it instead.
+-- @tparam string d
+-- @tparam[opt] integer bytes Ne; nil = no Le, 0 = Le of zeros
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+function methods.envelope(self, d, bytes, cmd)
+  local m = "envelope"
+  local s = self_state(self, m)
+  d = data(d, m, "data", true)
+  local n = bytes ~= nil and le(bytes, m, "bytes expected") or nil
+  return build(s, target(cmd, m), 0xC2, 0x00, 0x00, d, n)
+end
+
+local mt = { __name = NAME }
+
+function mt.__index(_, k)
+  local f = methods[k]
+  if f then return f end
+  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+end
+
+function mt.__newindex(_, k)
+  if methods[k] then error(format("%s.%s is a method and cannot be assigned", NAME, tostring(k)), 2) end
+  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+end
+
+function mt.__tostring(obj)
+  return format("%s (CLA %02X)", NAME, states[obj].cla)
+end
+
+--- Make an ISCardISO7816 with default class 00.
+-- @treturn iscard.ISCardISO7816
+function M.new()
+  local obj = setmetatable({}, mt)
+  states[obj] = { cla = 0x00 }
+  return obj
+end
+
+--- Whether `x` is an ISCardISO7816.
+-- @param x
+-- @treturn boolean
+function M.is(x)
+  return states[x] ~= nil
+end
+
+return M
