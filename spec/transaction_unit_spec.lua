@@ -117,17 +117,18 @@ describe("Transaction basics", function()
 
   it("raises on misuse, blaming the caller", function()
     local t = script {}
-    local function raises(pattern, f)
+    local function raises(expected, f)
       local ok, err = pcall(f)
       assert.is_false(ok)
-      assert.matches(pattern, err)
+      assert.matches(expected, err)
       assert.matches("transaction_unit_spec%.lua:%d+:", err)
     end
     raises("transmit function expected, got nil", function() local r = run(nil, cmd(0, 0)); return r end)
     raises("iscard%.ISCardCmd expected, got table", function() local r = run(t, {}); return r end)
     raises("holds no command", function() local r = run(t, cmdm.new()); return r end)
     raises("options table or nil expected, got string", function() local r = run(t, cmd(0, 0), "x"); return r end)
-    raises("unknown option 'getresponse'", function() local r = run(t, cmd(0, 0), { getresponse = false }); return r end)
+    raises("unknown option 'getresponse'",
+      function() local r = run(t, cmd(0, 0), { getresponse = false }); return r end)
     raises("option get_response: boolean expected, got string",
       function() local r = run(t, cmd(0, 0), { get_response = "no" }); return r end)
     raises("option chain_size: integer 1..255 expected, got integer 256",
@@ -582,7 +583,8 @@ describe("Transaction trace", function()
   it("numbers chained parts", function()
     local log, trace = recorder()
     local n = 0
-    run(function() n = n + 1 return H "9000" end, cmd(0x00, 0xD6, 0, 0, pattern(600)), { extended = false, trace = trace })
+    run(function() n = n + 1 return H "9000" end, cmd(0x00, 0xD6, 0, 0, pattern(600)),
+      { extended = false, trace = trace })
     assert.equal(3, n)
     assert.equal(6, #log)
     assert.equal(1, log[1].info.part)

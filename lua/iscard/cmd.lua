@@ -103,8 +103,10 @@ function M.decode(apdu)
   local body = n - 4
   local b1 = apdu:byte(5)
   if body == 0 then
-    -- case 1
-  elseif body == 1 then
+    r.case = 1
+    return r
+  end
+  if body == 1 then
     r.le = b1 -- case 2S; 00 stays 0
   elseif b1 ~= 0 then
     if body == 1 + b1 then
