@@ -1,0 +1,204 @@
+-- The ISO layer on the real stack: ISCard:Transaction through pcscd + vpcd
+-- to the test card, whose ISO behaviours are spec/cards/iso.lua (INS map at
+-- the top of that file). Run through spec/support/testbed (make test does).
+
+local iscard = require "iscard"
+local util = require "iscard.util"
+
+-- Until lua/iscard/init.lua exports ISCardCmd and ISCard:Transaction there
+-- is nothing to test here; say so instead of failing.
+if not (iscard.ISCardCmd and iscard.ISCardISO7816) then
+  describe("ISO layer on pcscd + vpcd", function()
+    pending("needs iscard.ISCardCmd, iscard.ISCardISO7816 and ISCard:Transaction")
+  end)
+  return
+end
+
+local H = util.fromhex
+local E = iscard.errors
+local READER = os.getenv("ISCARD_TEST_READER") or "Virtual PCD 00 00"
+
+local function pattern(n, from)
+  local t = {}
+  for i = 0, n - 1 do t[#t + 1] = string.char(((from or 0) + i) % 251) end
+  return table.concat(t)
+end
+
+local function adler32(s)
+  local a, b = 1, 0
+  for i = 1, #s do
+    a = (a + s:byte(i)) % 65521
+    b = (b + a) % 65521
+  end
+  return b * 65536 + a
+end
+
+local function be(s, i, n)
+  local v = 0
+  for k = i, i + n - 1 do v = v * 256 + s:byte(k) end
+  return v
+end
+
+local function fails_with(name, ok, msg, code)
+  assert.is_nil(ok, "expected " .. name .. ", got success")
+  assert.equal(name, msg:match("^([%w_]+):"), msg)
+  assert.equal(E[name], code)
+end
+
+describe("ISO layer on pcscd + vpcd", function()
+  local card
+
+  before_each(function()
+    card = assert(iscard.ISCard())
+    assert(card:AttachByReader(READER))
+  end)
+
+  after_each(function()
+    if card then card:Detach() end
+    card = nil
+  end)
+
+  local function cmd(...)
+    return iscard.ISCardCmd():BuildCmd(...)
+  end
+
+  it("runs a command and returns the card", function()
+    local c = cmd(0x00, 0xE1, 1, 0, nil, 0)
+    assert.equal(card, card:Transaction(c))
+    assert.equal(pattern(256), c.ReplyData)
+    assert.equal(0x9000, c.ReplyStatus)
+  end)
+
+  for _, n in ipairs { 2, 3, 256, 257, 258, 65535 } do
+    it("receives a reply of " .. n .. " bytes", function()
+      local c = cmd(0x00, 0xE0, n >> 8, n & 0xFF)
+      assert(card:Transaction(c))
+      assert.equal(n, c.ApduReplyLength)
+      assert.equal(pattern(n - 2), c.ReplyData)
+    end)
+  end
+
+  it("calls a 1-byte reply malformed", function()
+    fails_with("ISCARD_E_MALFORMED_RESPONSE", card:Transaction(cmd(0x00, 0xE0, 0x00, 0x01)))
+  end)
+
+  it("fails clearly on an empty reply", function()
+    -- vpcd may already turn an empty answer into a PC/SC error; either way it
+    -- is an error with a name and a code, never a reply
+    local c = cmd(0x00, 0xE0, 0x00, 0x00)
+    local ok, msg, code = card:Transaction(c)
+    assert.is_nil(ok)
+    assert.matches("^[%u_]+: ", msg)
+    assert.equal(msg:match("^([%u_]+):"), E[code])
+    assert.equal("", c.ApduReply)
+  end)
+
+  it("collects 61xx chains, 6100 pieces included", function()
+    for _, v in ipairs { { 0x10, 5 }, { 0x00, 3 }, { 0xFF, 2 } } do
+      local piece = v[1] == 0 and 256 or v[1]
+      local c = cmd(0x00, 0xE2, v[1], v[2], nil, 0)
+      assert(card:Transaction(c))
+      assert.equal(pattern(piece * v[2]), c.ReplyData)
+      assert.equal(0x9000, c.ReplyStatus)
+    end
+  end)
+
+  it("fixes Le after 6Cxx and 6C00, and follows 6Cxx with 61xx", function()
+    local c = cmd(0x00, 0xE3, 0x00, 0x10, nil, 1)
+    assert(card:Transaction(c))
+    assert.equal(pattern(16), c.ReplyData)
+    c = cmd(0x00, 0xE3, 0x00, 0x00, nil, 1)
+    assert(card:Transaction(c))
+    assert.equal(pattern(256), c.ReplyData)
+    c = cmd(0x00, 0xE4, 0x00, 0x20, nil, 1)
+    assert(card:Transaction(c))
+    assert.equal(pattern(32), c.ReplyData)
+  end)
+
+  it("ends an endless 61xx chain in bounded time and stays usable", function()
+    local c = cmd(0x00, 0xE5, 0x00, 0x00, nil, 0)
+    local t0 = os.clock()
+    fails_with("ISCARD_E_CHAIN_TOO_LONG", card:Transaction(c, { max_exchanges = 20 }))
+    assert.is_true(os.clock() - t0 < 5)
+    assert.equal(0x6100, c.ReplyStatus)
+    c = cmd(0x00, 0xE1, 0, 4, nil, 4)
+    assert(card:Transaction(c))
+    assert.equal(pattern(4), c.ReplyData)
+  end)
+
+  it("shows every automatic APDU in the trace", function()
+    local seen = {}
+    local c = cmd(0x00, 0xE4, 0x00, 0x08, nil, 1)
+    assert(card:Transaction(c, { trace = function(dir, bytes) seen[#seen + 1] = dir .. " " .. util.tohex(bytes) end }))
+    assert.same({
+      "send 00E4000801", "recv 6C08",
+      "send 00E4000808", "recv 6108",
+      "send 00C0000008", "recv " .. util.tohex(pattern(8)) .. "9000",
+    }, seen)
+  end)
+
+  it("leaves 61xx and 6Cxx to the caller when switched off", function()
+    local c = cmd(0x00, 0xE2, 0x10, 0x02, nil, 0)
+    assert(card:Transaction(c, { get_response = false }))
+    assert.equal(0x6110, c.ReplyStatus)
+    -- fetch by hand with the ISO builder
+    local iso = iscard.ISCardISO7816()
+    local g = iso:GetResponse(0, 0, 0x10)
+    assert(card:Transaction(g, { get_response = false }))
+    assert.equal(pattern(16), g.ReplyData)
+    c = cmd(0x00, 0xE3, 0x00, 0x10, nil, 1)
+    assert(card:Transaction(c, { fix_le = false }))
+    assert.equal(0x6C10, c.ReplyStatus)
+  end)
+
+  local function sink_result(c)
+    local r = c.ReplyData
+    assert.equal(10, #r)
+    return be(r, 1, 4), be(r, 5, 4), be(r, 9, 2)
+  end
+
+  for _, n in ipairs { 300, 4000 } do
+    it("delivers " .. n .. " bytes intact, chained and extended", function()
+      local data = pattern(n, 3)
+      for _, opts in ipairs { { extended = false }, { extended = true }, { chaining = true, chain_size = 64 } } do
+        local c = cmd(0x00, 0xE8, 0, 0, data, 0)
+        assert(card:Transaction(c, opts))
+        local len, sum, parts = sink_result(c)
+        assert.equal(n, len)
+        assert.equal(adler32(data), sum)
+        assert.equal(opts.extended and 1 or math.ceil(n / (opts.chain_size or 255)), parts)
+      end
+    end)
+  end
+
+  it("reports a refused chain part", function()
+    local c = cmd(0x00, 0xE9, 0, 0, pattern(600))
+    fails_with("ISCARD_E_CHAINING_ABORTED", card:Transaction(c, { extended = false }))
+    assert.equal(0x6884, c.ReplyStatus)
+  end)
+
+  it("gets 65535 bytes through GET RESPONSE and echoes extended data", function()
+    local c = cmd(0x00, 0xE1, 0xFF, 0xFF, nil, 65536)
+    assert(card:Transaction(c))
+    assert.equal(pattern(65535), c.ReplyData)
+    local data = pattern(4000, 9)
+    c = cmd(0x00, 0xE7, 0, 0, data, 4000)
+    assert(card:Transaction(c))
+    assert.equal(data, c.ReplyData)
+  end)
+
+  it("refuses a non-zero Nad without sending", function()
+    local c = cmd(0x00, 0xE1, 0, 1, nil, 1)
+    c.Nad = 1
+    fails_with("ISCARD_E_NAD_UNSUPPORTED", card:Transaction(c))
+  end)
+
+  it("fails on request when the final status is not 9000", function()
+    local c = cmd(0x00, 0xE9, 0, 0)
+    assert(card:Transaction(c, { check = true }))
+    c = iscard.ISCardCmd()
+    c.Apdu = H "10E9000001AA"
+    fails_with("ISCARD_E_CARD_STATUS", card:Transaction(c, { check = true }))
+    assert.equal(0x6884, c.ReplyStatus)
+  end)
+end)
