@@ -31,7 +31,7 @@ M.MAX_NE = 65536
 -- __index/__newindex (a raw field would bypass the checks).
 local states = setmetatable({}, { __mode = "k" })
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Encoding and decoding (pure functions, also used by the Transaction engine)
 
 local function iso_case(nc, le)
@@ -157,7 +157,7 @@ function M.transport_cla(cla)
   return cla & 0x03                             -- first inter-industry: channels 0..3
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Object internals
 
 local function new_state()
@@ -215,7 +215,7 @@ local function self_state(obj, method)
   return s
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Properties. Getters take the state; setters take (state, value, name) and
 -- pass level 3 to the checks (setter <- __newindex <- the assignment).
 
@@ -381,7 +381,7 @@ function setters.AlternateClassId(s, v, k)
   s.alt_cla = v ~= nil and util.byte(v, NAME .. "." .. k, 3) or nil
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Methods
 
 local methods = {}
@@ -395,7 +395,7 @@ local methods = {}
 -- @tparam[opt] string data command data, up to 65535 bytes (nil/"" = none)
 -- @tparam[opt] integer le nil = no Le, 0 = Le of zeros, 1..65536 = Ne
 -- @return self
-function methods.BuildCmd(self, cla, ins, p1, p2, data, le)
+function methods:BuildCmd(cla, ins, p1, p2, data, le)
   local s = self_state(self, "BuildCmd")
   cla = util.byte(cla, "BuildCmd: CLA")
   ins = util.byte(ins, "BuildCmd: INS")
@@ -411,7 +411,7 @@ end
 --- Empty the command and the reply. Nad and AlternateClassId are settings,
 -- not buffers, and are kept. Always succeeds (there is no S_FALSE here).
 -- @return self
-function methods.Clear(self)
+function methods:Clear()
   local s = self_state(self, "Clear")
   setters.Apdu(s, "")
   return self
@@ -426,7 +426,7 @@ end
 -- @tparam[opt] integer apdu_type its ISO case 1..4; checked against the bytes
 --   when given, derived from them when nil
 -- @return self
-function methods.Encapsulate(self, apdu, apdu_type)
+function methods:Encapsulate(apdu, apdu_type)
   local s = self_state(self, "Encapsulate")
   local d, err = M.decode(apdu)
   if not d then error("Encapsulate: " .. err, 2) end
@@ -449,7 +449,7 @@ end
 --- Command APDU as hex. Ours.
 -- @tparam[opt=""] string sep separator between bytes
 -- @treturn string
-function methods.hex(self, sep)
+function methods:hex(sep)
   local s = self_state(self, "hex")
   return util.tohex(apdu_of(s), sep)
 end
@@ -457,27 +457,27 @@ end
 --- Reply APDU as hex. Ours.
 -- @tparam[opt=""] string sep separator between bytes
 -- @treturn string
-function methods.reply_hex(self, sep)
+function methods:reply_hex(sep)
   local s = self_state(self, "reply_hex")
   return util.tohex(s.reply, sep)
 end
 
 --- Whether the command is encoded in the extended form. Ours.
 -- @treturn boolean
-function methods.is_extended(self)
+function methods:is_extended()
   return is_extended(self_state(self, "is_extended"))
 end
 
 --- Ne that the Le field stands for: nil without Le, 256 or 65536 for a Le of
 -- zeros (short/extended), else LeField. Ours.
 -- @treturn integer|nil
-function methods.ne(self)
+function methods:ne()
   local s = self_state(self, "ne")
   if s.le ~= 0 then return s.le end
   return is_extended(s) and M.MAX_NE or 256
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Metatable
 
 local mt = { __name = NAME }

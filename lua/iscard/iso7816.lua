@@ -59,7 +59,7 @@ local function le(v, m, what)
   return n
 end
 
-local function data(v, m, what, required)
+local function check_data(v, m, what, required)
   local d = util.bytes(v, m .. ": " .. what, MAX_NC, 3)
   if required and d == "" then
     error(format("%s: %s is required (a non-empty binary string)", m, what), 3)
@@ -105,14 +105,14 @@ end
 
 local methods = {}
 
-local function build(s, c, ins, p1, p2, d, n)
-  return c:BuildCmd(s.cla, ins, p1, p2, d, n)
+local function build(s, c, ins, p1, p2, data, n)
+  return c:BuildCmd(s.cla, ins, p1, p2, data, n)
 end
 
 --- Set the CLA used by every later builder call of this object (starts as 00).
 -- @tparam integer cla class byte
 -- @return self
-function methods.SetDefaultClassId(self, cla)
+function methods:SetDefaultClassId(cla)
   local s = self_state(self, "SetDefaultClassId")
   s.cla = byte(cla, "SetDefaultClassId", "class")
   return self
@@ -124,15 +124,15 @@ end
 -- @tparam string record the record
 -- @tparam[opt] iscard.ISCardCmd cmd to rebuild
 -- @treturn iscard.ISCardCmd
-function methods.AppendRecord(self, refctrl, record, cmd)
+function methods:AppendRecord(refctrl, record, cmd)
   local m = "AppendRecord"
   local s = self_state(self, m)
   local p2 = byte(refctrl, m, "reference control (P2)")
   if p2 & 0x07 ~= 0 or p2 >> 3 == 31 then
     error(format("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2), 2)
   end
-  local d = data(record, m, "record", true)
-  return build(s, target(cmd, m), 0xE2, 0x00, p2, d, nil)
+  local data = check_data(record, m, "record", true)
+  return build(s, target(cmd, m), 0xE2, 0x00, p2, data, nil)
 end
 
 --- ERASE BINARY (INS 0E).
@@ -142,13 +142,13 @@ end
 --   offset of the first data unit not to erase
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.EraseBinary(self, p1, p2, d, cmd)
+function methods:EraseBinary(p1, p2, data, cmd)
   local m = "EraseBinary"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
   binary_p1(p1, m)
-  d = data(d, m, "data", false)
-  return build(s, target(cmd, m), 0x0E, p1, p2, d, nil)
+  data = check_data(data, m, "data", false)
+  return build(s, target(cmd, m), 0x0E, p1, p2, data, nil)
 end
 
 --- EXTERNAL AUTHENTICATE (INS 82): the host proves itself.
@@ -157,19 +157,19 @@ end
 -- @tparam[opt] string challenge authentication data computed by the host
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.ExternalAuthenticate(self, algorithm, secret, challenge, cmd)
+function methods:ExternalAuthenticate(algorithm, secret, challenge, cmd)
   local m = "ExternalAuthenticate"
   local s = self_state(self, m)
   local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
-  local d = data(challenge, m, "challenge", false)
-  return build(s, target(cmd, m), 0x82, p1, p2, d, nil)
+  local data = check_data(challenge, m, "challenge", false)
+  return build(s, target(cmd, m), 0x82, p1, p2, data, nil)
 end
 
 --- GET CHALLENGE (INS 84, P1 P2 00 00).
 -- @tparam[opt=0] integer expected Ne (0 = Le 00)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.GetChallenge(self, expected, cmd)
+function methods:GetChallenge(expected, cmd)
   local m = "GetChallenge"
   local s = self_state(self, m)
   local n = le(expected, m, "bytes expected")
@@ -182,7 +182,7 @@ end
 -- @tparam[opt=0] integer bytes Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.GetData(self, p1, p2, bytes, cmd)
+function methods:GetData(p1, p2, bytes, cmd)
   local m = "GetData"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
@@ -197,7 +197,7 @@ end
 -- @tparam[opt=0] integer length Ne, normally the xx of 61xx
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.GetResponse(self, p1, p2, length, cmd)
+function methods:GetResponse(p1, p2, length, cmd)
   local m = "GetResponse"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
@@ -212,13 +212,13 @@ end
 -- @tparam[opt=0] integer reply Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.InternalAuthenticate(self, algorithm, secret, challenge, reply, cmd)
+function methods:InternalAuthenticate(algorithm, secret, challenge, reply, cmd)
   local m = "InternalAuthenticate"
   local s = self_state(self, m)
   local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
-  local d = data(challenge, m, "challenge", true)
+  local data = check_data(challenge, m, "challenge", true)
   local n = le(reply, m, "reply bytes")
-  return build(s, target(cmd, m), 0x88, p1, p2, d, n)
+  return build(s, target(cmd, m), 0x88, p1, p2, data, n)
 end
 
 --- MANAGE CHANNEL (INS 70). Opening with channel 00 lets the card choose
@@ -229,7 +229,7 @@ end
 --   0 on close = the channel named by CLA)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.ManageChannel(self, state, channel, cmd)
+function methods:ManageChannel(state, channel, cmd)
   local m = "ManageChannel"
   local s = self_state(self, m)
   local p1, p2 = byte(state, m, "channel state (P1)"), byte(channel, m, "channel (P2)")
@@ -246,15 +246,15 @@ end
 --- PUT DATA (INS DA).
 -- @tparam integer p1
 -- @tparam integer p2
--- @tparam string d the value (or TLV objects for P1-P2 00FF / 02FF)
+-- @tparam string data the value (or TLV objects for P1-P2 00FF / 02FF)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.PutData(self, p1, p2, d, cmd)
+function methods:PutData(p1, p2, data, cmd)
   local m = "PutData"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  d = data(d, m, "data", true)
-  return build(s, target(cmd, m), 0xDA, p1, p2, d, nil)
+  data = check_data(data, m, "data", true)
+  return build(s, target(cmd, m), 0xDA, p1, p2, data, nil)
 end
 
 --- READ BINARY (INS B0).
@@ -263,7 +263,7 @@ end
 -- @tparam[opt=0] integer bytes Ne (0 = Le of zeros: up to the end of file)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.ReadBinary(self, p1, p2, bytes, cmd)
+function methods:ReadBinary(p1, p2, bytes, cmd)
   local m = "ReadBinary"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
@@ -278,7 +278,7 @@ end
 -- @tparam[opt=0] integer bytes Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.ReadRecord(self, record, refctrl, bytes, cmd)
+function methods:ReadRecord(record, refctrl, bytes, cmd)
   local m = "ReadRecord"
   local s = self_state(self, m)
   local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
@@ -291,48 +291,48 @@ end
 -- @tparam integer p1 selection by: 00 FID, 01 child DF, 02 EF, 03 parent,
 --   04 DF name, 08 path from MF, 09 path from current DF
 -- @tparam integer p2 occurrence (bits 2-1) and answer (bits 4-3; 0C = none)
--- @tparam[opt] string d FID, path or DF name
+-- @tparam[opt] string data FID, path or DF name
 -- @tparam[opt] integer bytes Ne; 0 or nil = no Le (256 gives Le 00)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.SelectFile(self, p1, p2, d, bytes, cmd)
+function methods:SelectFile(p1, p2, data, bytes, cmd)
   local m = "SelectFile"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  d = data(d, m, "data", false)
+  data = check_data(data, m, "data", false)
   local n = le(bytes, m, "bytes to read")
-  return build(s, target(cmd, m), 0xA4, p1, p2, d, n ~= 0 and n or nil)
+  return build(s, target(cmd, m), 0xA4, p1, p2, data, n ~= 0 and n or nil)
 end
 
 --- UPDATE BINARY (INS D6).
 -- @tparam integer p1
 -- @tparam integer p2
--- @tparam string d the new data units
+-- @tparam string data the new data units
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.UpdateBinary(self, p1, p2, d, cmd)
+function methods:UpdateBinary(p1, p2, data, cmd)
   local m = "UpdateBinary"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
   binary_p1(p1, m)
-  d = data(d, m, "data", true)
-  return build(s, target(cmd, m), 0xD6, p1, p2, d, nil)
+  data = check_data(data, m, "data", true)
+  return build(s, target(cmd, m), 0xD6, p1, p2, data, nil)
 end
 
 --- UPDATE RECORD (INS DC).
 -- @tparam integer record P1: 00 = current record, else a record number
 -- @tparam integer refctrl P2: SFI in bits 8-4; bits 3-1: 000 first, 001 last,
 --   010 next, 011 previous, 100 number in P1
--- @tparam string d the record
+-- @tparam string data the record
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.UpdateRecord(self, record, refctrl, d, cmd)
+function methods:UpdateRecord(record, refctrl, data, cmd)
   local m = "UpdateRecord"
   local s = self_state(self, m)
   local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
   record_p2(p1, p2, m, 4, 0x04)
-  d = data(d, m, "data", true)
-  return build(s, target(cmd, m), 0xDC, p1, p2, d, nil)
+  data = check_data(data, m, "data", true)
+  return build(s, target(cmd, m), 0xDC, p1, p2, data, nil)
 end
 
 --- VERIFY (INS 20, P1 00). Without data (case 1) the card reports whether
@@ -341,57 +341,57 @@ end
 -- @tparam[opt] string pin verification data
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.Verify(self, refctrl, pin, cmd)
+function methods:Verify(refctrl, pin, cmd)
   local m = "Verify"
   local s = self_state(self, m)
   local p2 = byte(refctrl, m, "reference control (P2)")
-  local d = data(pin, m, "data", false)
-  return build(s, target(cmd, m), 0x20, 0x00, p2, d, nil)
+  local data = check_data(pin, m, "data", false)
+  return build(s, target(cmd, m), 0x20, 0x00, p2, data, nil)
 end
 
 --- WRITE BINARY (INS D0).
 -- @tparam integer p1
 -- @tparam integer p2
--- @tparam string d data units to write
+-- @tparam string data data units to write
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.WriteBinary(self, p1, p2, d, cmd)
+function methods:WriteBinary(p1, p2, data, cmd)
   local m = "WriteBinary"
   local s = self_state(self, m)
   p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
   binary_p1(p1, m)
-  d = data(d, m, "data", true)
-  return build(s, target(cmd, m), 0xD0, p1, p2, d, nil)
+  data = check_data(data, m, "data", true)
+  return build(s, target(cmd, m), 0xD0, p1, p2, data, nil)
 end
 
 --- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
 -- @tparam integer record
 -- @tparam integer refctrl
--- @tparam string d
+-- @tparam string data
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.WriteRecord(self, record, refctrl, d, cmd)
+function methods:WriteRecord(record, refctrl, data, cmd)
   local m = "WriteRecord"
   local s = self_state(self, m)
   local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
   record_p2(p1, p2, m, 4, 0x04)
-  d = data(d, m, "data", true)
-  return build(s, target(cmd, m), 0xD2, p1, p2, d, nil)
+  data = check_data(data, m, "data", true)
+  return build(s, target(cmd, m), 0xD2, p1, p2, data, nil)
 end
 
---- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `d` (a
+--- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `data` (a
 -- command APDU or a piece of one). Ours; `ISCardCmd:Encapsulate` wraps one
 -- whole APDU with a CLA derived from it instead.
--- @tparam string d
+-- @tparam string data
 -- @tparam[opt] integer bytes Ne; nil = no Le, 0 = Le of zeros
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods.envelope(self, d, bytes, cmd)
+function methods:envelope(data, bytes, cmd)
   local m = "envelope"
   local s = self_state(self, m)
-  d = data(d, m, "data", true)
+  data = check_data(data, m, "data", true)
   local n = bytes ~= nil and le(bytes, m, "bytes expected") or nil
-  return build(s, target(cmd, m), 0xC2, 0x00, 0x00, d, n)
+  return build(s, target(cmd, m), 0xC2, 0x00, 0x00, data, n)
 end
 
 local mt = { __name = NAME }

@@ -13,9 +13,11 @@ local format, concat = string.format, table.concat
 
 local M = {}
 
---- Bounds of a command APDU that may be handed to transmit: CLA INS P1 P2 at
--- least; at most pcsc-lite's extended buffer (the longest ISO APDU is 65544).
-M.MIN_CAPDU, M.MAX_CAPDU = 4, 65548
+--- Shortest command APDU handed to transmit: CLA INS P1 P2.
+M.MIN_CAPDU = 4
+--- Longest command APDU handed to transmit: pcsc-lite's extended buffer
+-- (the longest ISO APDU is 65544 bytes).
+M.MAX_CAPDU = 65548
 
 --- Default options of `run` (see there). Callers merging their own defaults
 -- may copy this table; `run` never modifies it.

@@ -42,7 +42,7 @@ function M.fromhex(h)
   return (s:gsub("%x%x", function(d) return char(tonumber(d, 16)) end))
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Argument checks. `level` is what the *public* function would pass to
 -- error() to blame its caller (normally 2); the helpers add their own frames.
 
@@ -117,7 +117,7 @@ function M.bool(v, what, default, level)
   return v
 end
 
-------------------------------------------------------------------------------
+-- ===========================================================================
 -- Errors of the Lua layer. PC/SC's own codes are 0x8010xxxx; ours use the same
 -- facility with the HRESULT "customer" bit (0xA010xxxx), so they can live in
 -- the same name<->code table without ever colliding.
