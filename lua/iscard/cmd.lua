@@ -206,12 +206,8 @@ local function status(s)
   return (sw1 << 8) | sw2
 end
 
--- `method` names the caller in the message; level 3 blames whoever called it.
 local function self_state(obj, method)
-  local s = states[obj]
-  if not s then
-    error(format("%s: %s expected as self, got %s (call it with ':')", method, NAME, util.describe(obj)), 3)
-  end
+  local s = util.state_of(states, obj, NAME, method, 3) -- not a tail call: levels count this frame
   return s
 end
 
@@ -278,7 +274,7 @@ local function header_field(field, label)
   getters[label] = function(s) return s[field] end
   setters[label] = function(s, v, k)
     local b = util.byte(v, NAME .. "." .. k, 3)
-    if not s.built then s.built = true end -- a header written field by field
+    s.built = true -- a header may be written field by field
     s[field], s.apdu = b, nil
   end
 end

@@ -41,10 +41,7 @@ local states = setmetatable({}, { __mode = "k" })
 -- of the builder (helper <- builder <- caller); util's checks count one more.
 
 local function self_state(obj, m)
-  local s = states[obj]
-  if not s then
-    error(format("%s: %s expected as self, got %s (call it with ':')", m, NAME, util.describe(obj)), 3)
-  end
+  local s = util.state_of(states, obj, NAME, m, 3) -- not a tail call: levels count this frame
   return s
 end
 

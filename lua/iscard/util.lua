@@ -103,6 +103,23 @@ function M.bytes(v, what, max, level)
   return v
 end
 
+--- The private state of `obj` in `states`, for a method called on it;
+-- raises when the method was called with `.` instead of `:` or on something else.
+-- @tparam table states object -> state (weak keys)
+-- @param obj the would-be self
+-- @tparam string class class name for the message
+-- @tparam string method method name for the message
+-- @tparam[opt=2] integer level
+-- @treturn table the state
+function M.state_of(states, obj, class, method, level)
+  local s = states[obj]
+  if not s then
+    error(format("%s: %s expected as self, got %s (call it with ':')", method, class, M.describe(obj)),
+      (level or 2) + 1)
+  end
+  return s
+end
+
 --- Optional boolean.
 -- @param v
 -- @tparam string what
