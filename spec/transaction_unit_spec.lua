@@ -70,6 +70,14 @@ describe("Transaction basics", function()
     assert.equal(H "6F108407A0000000031010", c.ReplyData)
   end)
 
+  it("returns the given success value, so a caller can hand back its object", function()
+    local card = {}
+    assert.equal(card, run(script { { "00B0000001", "01 9000" } }, cmd(0x00, 0xB0, 0, 0, nil, 1), nil, card))
+    local ok, msg = run(script { { "00B0000001", "90" } }, cmd(0x00, 0xB0, 0, 0, nil, 1), nil, card)
+    assert.is_nil(ok)
+    assert.matches("^ISCARD_E_MALFORMED_RESPONSE", msg)
+  end)
+
   it("treats a status word other than 9000 as success", function()
     local t = script { { "00A4000002 3F01", "6A82" } }
     local c = cmd(0x00, 0xA4, 0x00, 0x00, H "3F01")

@@ -156,11 +156,14 @@ end
 -- @tparam function transmit raw exchange: `transmit(apdu) -> reply | nil, msg, code`
 -- @tparam iscard.ISCardCmd cmd the command; receives the reply
 -- @tparam[opt] table opts options as above
--- @return[1] true
+-- @param[opt=true] success what to return on success: `ISCard:Transaction`
+--   passes the card and tail-calls `run`, so that misuse errors point at the
+--   user's line
+-- @return[1] `success`
 -- @return[2] nil
 -- @treturn[2] string `"NAME: explanation"` (PC/SC's or ours)
 -- @treturn[2] integer the error code
-function M.run(transmit, cmd, opts)
+function M.run(transmit, cmd, opts, success)
   if type(transmit) ~= "function" then
     error("Transaction: transmit function expected, got " .. util.describe(transmit), 2)
   end
@@ -295,7 +298,8 @@ function M.run(transmit, cmd, opts)
     local ok, m, c = swm.check(cmd)
     if not ok then return nil, m, c end
   end
-  return true
+  if success == nil then return true end
+  return success
 end
 
 return M
