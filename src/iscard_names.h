@@ -4,8 +4,8 @@
  * Codes are written as numbers here, not taken from the platform header,
  * because pcsc-lite, WinSCard and PCSC.framework disagree on which names
  * exist and on the width of LONG; the numbers themselves are the same
- * everywhere.  The ISCARD_E_* codes are ours (errors found by the Lua layer,
- * not by PC/SC) and live in a range PC/SC does not use.
+ * everywhere.  Errors found by the Lua layer rather than by PC/SC
+ * (ISCARD_E_*) are listed in lua/iscard/util.lua.
  *
  * Each X-macro user defines E(name, code, text) / C(name, value) first.
  */
@@ -70,12 +70,7 @@
   E(SCARD_W_CHV_BLOCKED,            0x8010006C, "the PIN retry limit was reached") \
   E(SCARD_W_EOF,                    0x8010006D, "end of the card file reached") \
   E(SCARD_W_CANCELLED_BY_USER,      0x8010006E, "the user cancelled") \
-  E(SCARD_W_CARD_NOT_AUTHENTICATED, 0x8010006F, "no PIN was presented to the card") \
-  E(ISCARD_E_MALFORMED_RESPONSE,    0x8A100001, "the card's reply is too short or inconsistent") \
-  E(ISCARD_E_CHAIN_TOO_LONG,        0x8A100002, "too many automatic exchanges (61xx/6Cxx loop?)") \
-  E(ISCARD_E_CHAINING_FAILED,       0x8A100003, "the card refused a chained command part") \
-  E(ISCARD_E_NAD_UNSUPPORTED,       0x8A100004, "PC/SC cannot carry a node address (NAD)") \
-  E(ISCARD_E_STATUS,                0x8A100005, "the card answered with a status word other than 9000")
+  E(SCARD_W_CARD_NOT_AUTHENTICATED, 0x8010006F, "no PIN was presented to the card")
 
 /* The seed's enumerations, with their COM values (see design.md). */
 #define ISCARD_CONSTANTS(C) \

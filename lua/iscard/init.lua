@@ -8,6 +8,8 @@
 -- @module iscard
 
 local core = require "iscard.core"
+local util = require "iscard.util"
+local transaction = require "iscard.transaction"
 
 local M = {}
 
@@ -21,6 +23,7 @@ for name, value in pairs(core.constants) do M[name] = value end
 -- == 0x8010000C`, `iscard.errors[0x8010000C] == "SCARD_E_NO_SMARTCARD"`).
 -- Codes are unsigned 32-bit numbers on every platform.
 M.errors = core.errors
+for k, v in pairs(util.errors) do M.errors[k] = v end
 
 --- PC/SC reader-state bits, as used by `iscard.status_change`.
 M.reader_states = core.reader_states
@@ -85,6 +88,59 @@ function M.wait(reader, present, timeout_ms)
   end
   ctx:close()
   return ok, emsg, ecode
+end
+
+--- Creates an ISCardCmd: one command APDU and its reply.
+-- @function ISCardCmd
+M.ISCardCmd = require("iscard.cmd").new
+
+--- Creates an ISCardISO7816: builders of ISO 7816-4 commands.
+-- @function ISCardISO7816
+M.ISCardISO7816 = require("iscard.iso7816").new
+
+--- Status words as text, and the opt-in check (`iscard.sw.text(0x6A82)`).
+M.sw = require "iscard.sw"
+
+--- Hex helpers: `iscard.fromhex("00 A4 04 00")`, `iscard.tohex(bytes [, sep])`.
+M.fromhex, M.tohex = util.fromhex, util.tohex
+
+local methods = core.methods
+
+-- Per-card Transaction defaults set with options(); weak keys, so they go
+-- with the card.
+local card_options = setmetatable({}, { __mode = "k" })
+
+--- Sets this card's default Transaction options (see `Transaction`).
+-- Later calls merge into the earlier ones; `false` switches a feature off.
+-- @tparam table opts e.g. `{get_response = false, trace = print}`
+-- @return the card
+function methods.options(self, opts)
+  if type(opts) ~= "table" then
+    error("options: table expected, got " .. type(opts), 2)
+  end
+  local mine = card_options[self] or {}
+  for k, v in pairs(opts) do mine[k] = v end
+  card_options[self] = mine
+  return self
+end
+
+--- Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd.
+-- Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
+-- Le, chains long commands where needed (all switchable, see README).
+-- A status word other than 9000 is not a failure.
+-- @param cmd the ISCardCmd
+-- @tparam[opt] table opts options for this call, over the card's `options`
+-- @return the card, or nil, message, code
+function methods.Transaction(self, cmd, opts)
+  local defaults = card_options[self]
+  if defaults then
+    local merged = {}
+    for k, v in pairs(defaults) do merged[k] = v end
+    for k, v in pairs(opts or {}) do merged[k] = v end
+    opts = merged
+  end
+  local card = self
+  return transaction.run(function(apdu) return card:transmit(apdu) end, cmd, opts, self)
 end
 
 return M

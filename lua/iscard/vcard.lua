@@ -23,8 +23,8 @@
 -- for the script) and the methods `remove`, `delay`, `set_atr`, `log`, `stop`.
 --
 -- An error raised by `apdu` does not kill the card: it answers `6F00` and
--- prints the error to stderr.  So does a reply that is not a string of 2 to
--- 65535 bytes.
+-- prints the error to stderr.  So does a reply that is not a string of at
+-- most 65535 bytes (shorter than 2 is allowed: a script may play a broken card).
 --
 -- @module iscard.vcard
 
@@ -190,8 +190,10 @@ local function serve(card, conn)
         if not ok then
           report(card, "apdu handler failed", r)
           r = SW_6F00
-        elseif type(r) ~= "string" or #r < 2 or #r > 65535 then
-          report(card, "apdu handler", "reply must be a string of 2..65535 bytes, got "
+        elseif type(r) ~= "string" or #r > 65535 then
+          -- Replies shorter than 2 bytes go out as they are: a script may
+          -- play a broken card on purpose.
+          report(card, "apdu handler", "reply must be a string of at most 65535 bytes, got "
                  .. (type(r) == "string" and (#r .. " bytes") or type(r)))
           r = SW_6F00
         end
