@@ -30,7 +30,7 @@ VCARDIO     = $(BUILD)/iscard/vcard_io.so
 LUA_MODULES = $(wildcard lua/iscard/*.lua)
 
 # Debian packages the tests and the demo need.
-DEBS = lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 util-linux pkg-config gcc make
+DEBS = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 util-linux pkg-config gcc make
 
 .PHONY: all test demo install clean deps valgrind
 
