@@ -24,7 +24,8 @@
 --
 -- An error raised by `apdu` does not kill the card: it answers `6F00` and
 -- prints the error to stderr.  So does a reply that is not a string of at
--- most 65535 bytes (shorter than 2 is allowed: a script may play a broken card).
+-- 1..65535 bytes (1 byte is allowed: a script may play a broken card; vpcd
+-- cannot carry an empty reply).
 --
 -- @module iscard.vcard
 
@@ -190,10 +191,11 @@ local function serve(card, conn)
         if not ok then
           report(card, "apdu handler failed", r)
           r = SW_6F00
-        elseif type(r) ~= "string" or #r > 65535 then
-          -- Replies shorter than 2 bytes go out as they are: a script may
-          -- play a broken card on purpose.
-          report(card, "apdu handler", "reply must be a string of at most 65535 bytes, got "
+        elseif type(r) ~= "string" or #r < 1 or #r > 65535 then
+          -- A 1-byte reply goes out as it is: a script may play a broken
+          -- card on purpose.  An empty one cannot: vpcd takes it for "no
+          -- answer yet" and the client's SCardTransmit never returns.
+          report(card, "apdu handler", "reply must be a string of 1..65535 bytes, got "
                  .. (type(r) == "string" and (#r .. " bytes") or type(r)))
           r = SW_6F00
         end
