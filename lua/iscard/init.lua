@@ -137,6 +137,8 @@ function methods.Transaction(self, cmd, opts)
     local merged = {}
     for k, v in pairs(defaults) do merged[k] = v end
     for k, v in pairs(opts or {}) do merged[k] = v end
+    -- trace = false in a call switches off the card's trace function
+    if merged.trace == false then merged.trace = nil end
     opts = merged
   end
   local card = self
