@@ -447,6 +447,24 @@ describe("release", function()
     assert.is_true(exclusive_possible())
   end)
 
+  it("gives back every context, handle and descriptor after 300 objects", function()
+    local function fds()
+      local p = assert(io.popen("ls /proc/" .. bed.pid() .. "/fd | wc -l"))
+      local n = tonumber(p:read("a"))
+      p:close()
+      return n
+    end
+    collectgarbage(); collectgarbage()
+    local before = fds()
+    for i = 1, 300 do
+      local card = bed.attach(R0)
+      if i % 3 == 0 then card:close() elseif i % 3 == 1 then card:Detach() end
+    end
+    collectgarbage(); collectgarbage()
+    assert.are.equal(before, fds())
+    assert.is_true(exclusive_possible())
+  end)
+
   it("of a locked card ends the lock", function()
     local card = bed.attach(R0)
     assert(card:LockSCard())

@@ -21,6 +21,16 @@ local function hex(s)
 end
 bed.hex = hex
 
+--- This process's id (for /proc), read once from /proc/self/stat.
+function bed.pid()
+  if not bed._pid then
+    local f = assert(io.open("/proc/self/stat"))
+    bed._pid = f:read("a"):match("^(%d+)")
+    f:close()
+  end
+  return bed._pid
+end
+
 --- Sends raw bytes and returns the reply (asserting the exchange worked).
 function bed.raw(card, apdu)
   return assert(card:transmit(apdu))
