@@ -10,6 +10,16 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* The only symbols a module exports are its luaopen_* functions: the build
+ * hides everything else (-fvisibility=hidden). */
+#if defined(_WIN32)
+#define ISCARD_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define ISCARD_API __attribute__((visibility("default")))
+#else
+#define ISCARD_API
+#endif
+
 #if LUA_VERSION_NUM < 502
 /* Lua 5.1 / LuaJIT */
 #define luaL_newlib(L, l) (lua_newtable(L), luaL_register(L, NULL, l))

@@ -40,14 +40,6 @@
 #define COM_T1 0x02
 #define COM_RAW 0xFF
 
-#if defined(__GNUC__) && !defined(_WIN32)
-#define ISCARD_API __attribute__((visibility("default")))
-#elif defined(_WIN32)
-#define ISCARD_API __declspec(dllexport)
-#else
-#define ISCARD_API
-#endif
-
 ISCARD_API int luaopen_iscard_core(lua_State *L);
 
 typedef struct ISCard {

@@ -50,21 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lua.h"
-#include "lauxlib.h"
-
-#if LUA_VERSION_NUM < 502
-/* Lua 5.1 compatibility: all this file needs. */
-static void compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
-{
-    (void)nup; /* only used with nup == 0 here */
-    for (; l->name != NULL; l++) {
-        lua_pushcfunction(L, l->func);
-        lua_setfield(L, -2, l->name);
-    }
-}
-#define luaL_setfuncs(L, l, n) compat_setfuncs((L), (l), (n))
-#endif
+#include "compat.h"
 
 #define CONN_MT "iscard.vcard_io.conn"
 #define LISTENER_MT "iscard.vcard_io.listener"
@@ -82,7 +68,7 @@ typedef struct {
     int fd;
 } Listener;
 
-int luaopen_iscard_vcard_io(lua_State *L);
+ISCARD_API int luaopen_iscard_vcard_io(lua_State *L);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -590,7 +576,7 @@ static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
-int luaopen_iscard_vcard_io(lua_State *L)
+ISCARD_API int luaopen_iscard_vcard_io(lua_State *L)
 {
     make_mt(L, CONN_MT, conn_methods, c_close, c_tostring);
     make_mt(L, LISTENER_MT, listener_methods, s_close, NULL);
