@@ -717,18 +717,22 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   luaL_newlib(L, functions);
 
   /* methods and getters are shared with the Lua layer, which adds
-   * Transaction and friends to them. */
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, getters, 0);
+   * Transaction and friends to them.  They live in the metatable, so a
+   * second luaopen in the same state (a reloaded module) finds the tables
+   * the existing objects use instead of making new, unused ones. */
   if (luaL_newmetatable(L, ISCARD_MT)) {
-    lua_pushvalue(L, -3);
-    lua_pushvalue(L, -3);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "methods");
+    lua_newtable(L);
+    luaL_setfuncs(L, getters, 0);
+    lua_setfield(L, -2, "getters");
+    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -2, "getters");
     lua_pushcclosure(L, m_index, 2);
     lua_setfield(L, -2, "__index");
-    lua_pushvalue(L, -3);
-    lua_pushvalue(L, -3);
+    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -2, "getters");
     lua_pushcclosure(L, m_newindex, 2);
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, m_gc);
@@ -740,9 +744,11 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
     lua_pushliteral(L, "iscard.ISCard");
     lua_setfield(L, -2, "__metatable");
   }
-  lua_pop(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_setfield(L, -3, "methods");
+  lua_getfield(L, -1, "getters");
   lua_setfield(L, -3, "getters");
-  lua_setfield(L, -2, "methods");
+  lua_pop(L, 1);
 
   /* errors: name -> code and code -> name, from the one list. */
   lua_newtable(L);
