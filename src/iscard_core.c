@@ -15,6 +15,10 @@
 #include <string.h>
 
 #ifdef _WIN32
+/* Reader names are byte strings: always the ANSI entry points
+ * (SCardConnectA, ...), whatever the build's UNICODE setting. */
+#undef UNICODE
+#undef _UNICODE
 #include <windows.h>
 #include <winscard.h>
 #else
@@ -24,6 +28,10 @@
 #include "compat.h"
 #include "iscard_names.h"
 
+/* pcsc-lite's names; WinSCard calls the ATR limit SCARD_ATR_LENGTH (33). */
+#ifndef MAX_ATR_SIZE
+#define MAX_ATR_SIZE 33
+#endif
 #ifndef MAX_BUFFER_SIZE_EXTENDED
 #define MAX_BUFFER_SIZE_EXTENDED (4 + 3 + (1 << 16) + 3 + 2)
 #endif
@@ -97,7 +105,7 @@ static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
     snprintf(hex, sizeof hex, "%08lX", code);
     lua_pushfstring(L, "PCSC_0x%s: unknown PC/SC error (%s)", hex, where);
   }
-  lua_pushinteger(L, (lua_Integer)code);
+  iscard_pushu32(L, code);
   return 3;
 }
 
@@ -644,7 +652,7 @@ static int l_status_change(lua_State *L) {
       return luaL_argerror(L, 3, "entry without a reader name");
     rs[i].szReader = lua_tostring(L, -1); /* kept alive by the entry */
     lua_getfield(L, -2, "current");
-    rs[i].dwCurrentState = (DWORD)luaL_optinteger(L, -1, 0);
+    rs[i].dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
     lua_pop(L, 3);
   }
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
@@ -654,7 +662,7 @@ static int l_status_change(lua_State *L) {
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
   for (i = 0; i < n; i++) {
     lua_rawgeti(L, 3, i + 1);
-    lua_pushinteger(L, (lua_Integer)(rs[i].dwEventState & 0xFFFFFFFFUL));
+    iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
     lua_setfield(L, -2, "event");
     lua_pushlstring(L, (const char *)rs[i].rgbAtr,
                     rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
@@ -753,9 +761,9 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   /* errors: name -> code and code -> name, from the one list. */
   lua_newtable(L);
   for (e = error_names; e->name != NULL; e++) {
-    lua_pushinteger(L, (lua_Integer)e->code);
+    iscard_pushu32(L, e->code);
     lua_setfield(L, -2, e->name);
-    lua_pushinteger(L, (lua_Integer)e->code);
+    iscard_pushu32(L, e->code);
     lua_pushstring(L, e->name);
     lua_settable(L, -3);
   }
