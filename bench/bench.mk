@@ -1,0 +1,56 @@
+# bench/bench.mk -- `make bench`: the benchmarks of issue 5 (never part of
+# CI pass/fail).  Included from the Makefile; can also be used as
+#   make -f Makefile -f bench/bench.mk bench
+#
+#   make bench                 full run (a few minutes: 1M Transactions, 60 s idle)
+#   make bench BENCH_QUICK=1   smoke run (everything short)
+#
+# As root, missing Debian packages are installed first (as `make deps` does),
+# and everything runs in the private test bed (spec/support/testbed: its own
+# pcscd + vpcd in a mount+net namespace, bench/cards/bulk.lua in both
+# readers).  The report goes to stdout and to bench/last-run.txt.
+# Knobs (environment or make variables): BENCH_QUICK, BENCH_IDLE_S (60),
+# BENCH_RSS_N (1000000), BENCH_ROUNDS (7), BENCH_N (20000), BENCH_CG_N
+# (2000), BENCH_BULK_ROUNDS (5), BENCH_BULK_REPS (10), BENCH_SKIP (section
+# names: roundtrips unpinned callgrind lualayer bulk vcard memory idle),
+# BENCH_CPUS (0): the CPU list everything is pinned to (taskset -c); empty =
+# no pinning.  See bench/README.md for why one CPU is the default.
+
+LUA         ?= lua5.4
+CC          ?= cc
+PCSC_CFLAGS ?= $(shell pkg-config --cflags libpcsclite 2>/dev/null || echo -I/usr/include/PCSC)
+PCSC_LIBS   ?= $(shell pkg-config --libs libpcsclite 2>/dev/null || echo -lpcsclite)
+
+BENCH_DIR   = bench
+BENCH_BUILD = build/bench
+BENCH_CFLAGS = -std=c99 -O2 -g -Wall -Wextra
+BENCH_DEBS  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3-pyscard valgrind \
+              iproute2 util-linux pkg-config gcc make procps
+
+BENCH_CPUS ?= 0
+export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENCH_CG_N BENCH_BULK_ROUNDS \
+       BENCH_BULK_REPS BENCH_SKIP
+
+.PHONY: bench bench-deps bench-build
+
+# As root, install whatever Debian package is missing; otherwise only say.
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)) \
+	      || { echo "apt-get install failed for:$$missing"; exit 1; }; \
+	  else echo "missing Debian packages (run as root to install):$$missing"; exit 1; fi; \
+	fi
+
+bench-build:
+	@mkdir -p $(BENCH_BUILD)
+	$(CC) $(BENCH_CFLAGS) $(PCSC_CFLAGS) -o $(BENCH_BUILD)/raw_transmit $(BENCH_DIR)/raw_transmit.c $(PCSC_LIBS)
+	$(CC) $(BENCH_CFLAGS) $(PCSC_CFLAGS) -o $(BENCH_BUILD)/bulk_c $(BENCH_DIR)/bulk_c.c $(PCSC_LIBS)
+
+bench: bench-deps
+	$(MAKE) all
+	$(MAKE) -f $(lastword $(filter %bench.mk,$(MAKEFILE_LIST))) bench-build
+	LUA=$(LUA) ISCARD_TEST_CARD=$(CURDIR)/$(BENCH_DIR)/cards/bulk.lua BENCH_OUT=$(CURDIR)/$(BENCH_DIR)/last-run.txt \
+	  $(if $(BENCH_CPUS),taskset -c $(BENCH_CPUS)) spec/support/testbed $(LUA) $(BENCH_DIR)/bench.lua
