@@ -19,6 +19,9 @@ local util = require "iscard.util"
 
 local format, char, concat = string.format, string.char, table.concat
 
+-- Bytes and 16-bit words by arithmetic (the same on Lua 5.1 .. 5.4 and LuaJIT):
+-- the high byte of a word w is (w - w % 256) / 256, the low byte w % 256.
+
 local M = {}
 
 local NAME = "iscard.ISCardCmd"
@@ -52,10 +55,14 @@ local function encode(cla, ins, p1, p2, data, le, ext)
   local out = { head }
   if ext or needs_extended(nc, le) then
     out[2] = "\0" -- the single 00 that marks the extended form
-    if nc > 0 then out[#out + 1] = char(nc >> 8, nc & 0xFF) .. data end
+    if nc > 0 then
+      local lo = nc % 256
+      out[#out + 1] = char((nc - lo) / 256, lo) .. data
+    end
     if le then
       local v = le % 65536 -- 65536 and 0 are both coded 0000
-      out[#out + 1] = char(v >> 8, v & 0xFF)
+      local lo = v % 256
+      out[#out + 1] = char((v - lo) / 256, lo)
     end
   else
     if nc > 0 then out[#out + 1] = char(nc) .. data end
@@ -121,7 +128,7 @@ function M.decode(apdu)
     return nil, "malformed APDU: 2 body bytes starting with 00 are neither a short nor an extended body"
   else
     r.extended = true
-    local x = (apdu:byte(6) << 8) | apdu:byte(7)
+    local x = apdu:byte(6) * 256 + apdu:byte(7)
     if body == 3 then
       r.le = x -- case 2E; 0000 stays 0
     elseif x == 0 then
@@ -130,7 +137,7 @@ function M.decode(apdu)
       r.data = apdu:sub(8)
     elseif body == 5 + x then
       r.data = apdu:sub(8, n - 2)
-      r.le = (apdu:byte(n - 1) << 8) | apdu:byte(n)
+      r.le = apdu:byte(n - 1) * 256 + apdu:byte(n)
     else
       return nil, format("malformed APDU: extended Lc=%04X needs %d or %d bytes after it, found %d",
         x, x, x + 2, body - 3)
@@ -152,9 +159,10 @@ end
 -- @treturn integer
 function M.transport_cla(cla)
   cla = util.byte(cla, "transport_cla: CLA")
-  if cla & 0x80 ~= 0 then return cla end
-  if cla & 0x40 ~= 0 then return cla & 0x4F end -- further inter-industry: channels 4..19
-  return cla & 0x03                             -- first inter-industry: channels 0..3
+  if cla >= 0x80 then return cla end -- bit 8: proprietary
+  -- further inter-industry (bit 7): channels 4..19 in bits 4-1, i.e. cla & 0x4F
+  if cla >= 0x40 then return 0x40 + cla % 0x10 end
+  return cla % 0x04 -- first inter-industry: channels 0..3 in bits 2-1, i.e. cla & 0x03
 end
 
 -- ===========================================================================
@@ -203,7 +211,7 @@ local function status(s)
   local r = s.reply
   if #r < 2 then return nil end
   local sw1, sw2 = r:byte(-2, -1)
-  return (sw1 << 8) | sw2
+  return sw1 * 256 + sw2
 end
 
 local function self_state(obj, method)
@@ -324,21 +332,24 @@ getters.ReplyStatus = status
 function setters.ReplyStatus(s, v, k)
   local sw = util.int(v, NAME .. "." .. k, 0, 0xFFFF, 3)
   local data = #s.reply >= 2 and s.reply:sub(1, -3) or ""
-  s.reply = data .. char(sw >> 8, sw & 0xFF)
+  local sw2 = sw % 256
+  s.reply = data .. char((sw - sw2) / 256, sw2)
 end
 
 --- SW1 of the reply, or nil. Read-only.
 -- @tfield integer ReplyStatusSW1
 function getters.ReplyStatusSW1(s)
-  local sw = status(s)
-  return sw and sw >> 8
+  local r = s.reply
+  if #r < 2 then return nil end
+  return (r:byte(-2))
 end
 
 --- SW2 of the reply, or nil. Read-only.
 -- @tfield integer ReplyStatusSW2
 function getters.ReplyStatusSW2(s)
-  local sw = status(s)
-  return sw and sw & 0xFF
+  local r = s.reply
+  if #r < 2 then return nil end
+  return (r:byte(-1))
 end
 
 --- Reply data without SW1 SW2 ("" when none). Read-only. Ours.

@@ -70,7 +70,7 @@ function M.wait(reader, present, timeout_ms)
   local entry = { reader = reader, current = RS.UNAWARE }
   local ctx, msg, code = core.ISCard()
   if not ctx then return nil, msg, code end
-  local ok, emsg, ecode = true, nil, nil
+  local ok, emsg, ecode = true
   while true do
     local r
     r, emsg, ecode = core.status_change(ctx, timeout_ms, { entry })

@@ -74,11 +74,11 @@ end
 
 -- P1 of READ/UPDATE/WRITE/ERASE BINARY: bit 8 set = short EF addressing.
 local function binary_p1(p1, m)
-  if p1 & 0x80 == 0 then return end -- P1-P2 is a 15-bit offset, 0..32767 by construction
-  if p1 & 0x60 ~= 0 then
+  if p1 < 0x80 then return end -- bit 8 clear: P1-P2 is a 15-bit offset, 0..32767 by construction
+  if p1 % 0x80 >= 0x20 then -- p1 & 0x60
     error(format("%s: P1=%02X: with short EF addressing (bit 8) bits 7-6 must be 0", m, p1), 3)
   end
-  local sfi = p1 & 0x1F
+  local sfi = p1 % 0x20 -- p1 & 0x1F
   if sfi < 1 or sfi > 30 then
     error(format("%s: P1=%02X: short EF identifier %d is outside 1..30", m, p1, sfi), 3)
   end
@@ -88,14 +88,14 @@ end
 -- 31 reserved), bits 3-1 the selection, `max3` the largest allowed value.
 -- When bits 3-1 say "record number in P1", that number must not be FF.
 local function record_p2(p1, p2, m, max3, number_bit)
-  if p2 >> 3 == 31 then
+  if p2 >= 0xF8 then -- p2 >> 3 == 31
     error(format("%s: P2=%02X: short EF identifier 31 (11111) is reserved", m, p2), 3)
   end
-  local sel = p2 & 0x07
+  local sel = p2 % 8 -- p2 & 0x07
   if sel > max3 then
     error(format("%s: P2=%02X: bits 3-1 = %d are reserved for this command", m, p2, sel), 3)
   end
-  if p1 == 0xFF and sel & number_bit ~= 0 then
+  if p1 == 0xFF and util.band(sel, number_bit) ~= 0 then
     error(format("%s: record number FF is reserved", m), 3)
   end
 end
@@ -125,7 +125,7 @@ function methods:AppendRecord(refctrl, record, cmd)
   local m = "AppendRecord"
   local s = self_state(self, m)
   local p2 = byte(refctrl, m, "reference control (P2)")
-  if p2 & 0x07 ~= 0 or p2 >> 3 == 31 then
+  if p2 % 8 ~= 0 or p2 >= 0xF8 then -- p2 & 0x07, p2 >> 3 == 31
     error(format("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2), 2)
   end
   local data = check_data(record, m, "record", true)

@@ -93,8 +93,8 @@ function M.meaning(sw)
   local t = M.meanings
   local h = format("%04X", sw)
   local m, arg = t[h], nil
-  if m == nil then m, arg = t[h:sub(1, 3) .. "x"], sw & 0x0F end
-  if m == nil then m, arg = t[h:sub(1, 2) .. "xx"], sw & 0xFF end
+  if m == nil then m, arg = t[h:sub(1, 3) .. "x"], sw % 0x10 end
+  if m == nil then m, arg = t[h:sub(1, 2) .. "xx"], sw % 0x100 end
   if m == nil then m, arg = t[h:sub(1, 1) .. "xxx"], nil end
   if m == nil then return "unknown status word" end
   if type(m) == "function" then return m(arg) end
@@ -118,7 +118,7 @@ end
 -- @treturn string
 function M.kind(sw)
   sw = util.int(sw, "sw.kind", 0, 0xFFFF)
-  local sw1 = sw >> 8
+  local sw1 = (sw - sw % 256) / 256
   if sw == 0x9000 or sw1 == 0x61 then return "success" end
   if sw1 == 0x62 or sw1 == 0x63 then return "warning" end
   if sw1 >= 0x64 and sw1 <= 0x6F then return "error" end

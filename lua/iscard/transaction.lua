@@ -74,7 +74,7 @@ local function options(opts)
     o[k] = v
     if option_checks[k] then util.bool(v, "Transaction: option " .. k, default, 3) end
   end
-  o.max_exchanges = util.int(o.max_exchanges, "Transaction: option max_exchanges", 0, math.maxinteger, 3)
+  o.max_exchanges = util.int(o.max_exchanges, "Transaction: option max_exchanges", 0, util.MAX_INTEGER, 3)
   o.chain_size = util.int(o.chain_size, "Transaction: option chain_size", 1, 255, 3)
   if o.chaining ~= "auto" and o.chaining ~= true and o.chaining ~= false then
     error("Transaction: option chaining: \"auto\", true or false expected, got " .. util.describe(o.chaining), 3)
@@ -184,7 +184,8 @@ function M.run(transmit, cmd, opts, success)
   local nc = #data
   local chain = (o.chaining == true and nc > o.chain_size)
     or (o.chaining == "auto" and nc > 255 and not o.extended)
-  if chain and (cla & 0x80 ~= 0 or cla & 0x10 ~= 0) then
+  -- cla & 0x80 (proprietary) or cla & 0x10 (chaining bit)
+  if chain and (cla >= 0x80 or cla % 0x20 >= 0x10) then
     error(format("Transaction: cannot chain CLA %02X: the chaining bit 10 belongs to inter-industry classes"
       .. " and must not be set already", cla), 2)
   end
@@ -220,7 +221,7 @@ function M.run(transmit, cmd, opts, success)
     end
     if trace then
       trace("recv", r, { reason = reason, exchange = exchanges, part = part, parts = parts, masked = false,
-        hex = util.tohex(r, " "), sw = #r >= 2 and ((r:byte(-2) << 8) | r:byte(-1)) or nil })
+        hex = util.tohex(r, " "), sw = #r >= 2 and r:byte(-2) * 256 + r:byte(-1) or nil })
     end
     if #r < 2 then
       return util.failure("ISCARD_E_MALFORMED_RESPONSE",
@@ -235,12 +236,13 @@ function M.run(transmit, cmd, opts, success)
   local reply, msg, code
   if chain then
     local size = o.chain_size
-    local parts = (nc + size - 1) // size
+    local parts = math.ceil(nc / size)
     for i = 1, parts - 1 do
-      local piece = cmdm.encode(cla | 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
+      -- cla | 0x10: the chaining bit, known to be clear (checked above)
+      local piece = cmdm.encode(cla + 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
       reply, msg, code = exchange(piece, "chain", secret, i, parts)
       if not reply then return nil, msg, code end
-      local sw = (reply:byte(-2) << 8) | reply:byte(-1)
+      local sw = reply:byte(-2) * 256 + reply:byte(-1)
       if sw ~= 0x9000 then
         cmd.ApduReply = concat(collected) .. reply
         return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",

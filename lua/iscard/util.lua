@@ -5,7 +5,106 @@
 local M = {}
 
 local format, byte, char = string.format, string.byte, string.char
-local tointeger, mtype = math.tointeger, math.type
+
+-- ===========================================================================
+-- Lua 5.1 .. 5.4 and LuaJIT. Before 5.3 every number is a double (exact up
+-- to 2^53, which covers the bytes, lengths, 32-bit codes and PC/SC handles
+-- we deal in) and there are no bitwise operators; these few helpers give the
+-- whole layer one behaviour on all of them.
+
+--- `math.tointeger` where it exists (5.3+); before, the number itself when
+-- its value is integral, else nil (also for NaN and the infinities).
+-- @function tointeger
+-- @param v any value
+-- @treturn integer|nil
+M.tointeger = math.tointeger or function(v) -- luacheck: compat
+  if type(v) == "number" and v % 1 == 0 then return v end -- inf % 1 and NaN % 1 are NaN
+  return nil
+end
+
+--- `math.type` where it exists; before 5.3, "integer" for a number with an
+-- integral value and "float" for any other number (nil for non-numbers).
+-- @function mtype
+-- @param v any value
+-- @treturn string|nil
+M.mtype = math.type or function(v) -- luacheck: compat
+  if type(v) ~= "number" then return nil end
+  return v % 1 == 0 and "integer" or "float"
+end
+
+--- Largest integer: `math.maxinteger` on 5.3+, 2^53 before (the last one a
+-- double counts to without gaps).
+M.MAX_INTEGER = math.maxinteger or 2 ^ 53 -- luacheck: compat
+
+--- `table.unpack` (5.2+) or `unpack` (5.1).
+-- @function unpack
+M.unpack = table.unpack or unpack -- luacheck: compat
+
+-- Bitwise operations on integers 0 .. 2^53-1 by arithmetic, a nibble at a
+-- time through 16x16 tables. For the few places off the hot paths that
+-- really mix bits; hot paths use `%` and `*` on bytes directly.
+local function nibble_table(op)
+  local t = {}
+  for a = 0, 15 do
+    for b = 0, 15 do
+      local r, bit, x, y = 0, 1, a, b
+      for _ = 1, 4 do
+        if op(x % 2, y % 2) then r = r + bit end
+        x, y, bit = (x - x % 2) / 2, (y - y % 2) / 2, bit * 2
+      end
+      t[a * 16 + b] = r
+    end
+  end
+  return t
+end
+
+local AND = nibble_table(function(x, y) return x == 1 and y == 1 end)
+local OR = nibble_table(function(x, y) return x == 1 or y == 1 end)
+local XOR = nibble_table(function(x, y) return x ~= y end)
+
+local function bitop(t, a, b)
+  local r, scale = 0, 1
+  while a > 0 or b > 0 do
+    local x, y = a % 16, b % 16
+    r = r + t[x * 16 + y] * scale
+    a, b, scale = (a - x) / 16, (b - y) / 16, scale * 16
+  end
+  return r
+end
+
+--- `a & b` for non-negative integers.
+-- @int a
+-- @int b
+-- @treturn integer
+function M.band(a, b) return bitop(AND, a, b) end
+
+--- `a | b` for non-negative integers.
+-- @int a
+-- @int b
+-- @treturn integer
+function M.bor(a, b) return bitop(OR, a, b) end
+
+--- `a ~ b` (exclusive or) for non-negative integers.
+-- @int a
+-- @int b
+-- @treturn integer
+function M.bxor(a, b) return bitop(XOR, a, b) end
+
+local floor = math.floor
+
+--- `a >> n` for a non-negative integer `a` and 0 <= n < 53.
+-- @int a
+-- @int n
+-- @treturn integer
+function M.rshift(a, n) return floor(a / 2 ^ n) end
+
+--- `a << n` for a non-negative integer `a`, as long as the result stays below 2^53.
+-- @int a
+-- @int n
+-- @treturn integer
+function M.lshift(a, n) return a * floor(2 ^ n) end
+
+local tointeger, mtype = M.tointeger, M.mtype
 
 --- Binary string -> upper-case hex.
 -- @tparam string s binary bytes

@@ -9,7 +9,7 @@
 -- A card script returns a table (all fields optional except `apdu`):
 --
 --    return {
---      atr   = "\x3B\x8A\x80\x01...",           -- binary ATR (default: vcard.DEFAULT_ATR)
+--      atr   = "\59\138\128\1...",            -- binary ATR (default: vcard.DEFAULT_ATR)
 --      init  = function(card) end,              -- called once, before connecting
 --      power = function(card, event) end,       -- event: "on", "off" or "reset"
 --      apdu  = function(card, capdu) return rapdu end,  -- binary strings;
@@ -30,6 +30,7 @@
 -- @module iscard.vcard
 
 local io_ = require "iscard.vcard_io"
+local util = require "iscard.util"
 
 local M = {}
 
@@ -44,7 +45,7 @@ M.RETRY_MS = 100
 
 local function tck(s)
   local x = 0
-  for i = 2, #s do x = x ~ byte(s, i) end
+  for i = 2, #s do x = util.bxor(x, byte(s, i)) end
   return x
 end
 
@@ -60,7 +61,7 @@ end
 -- TS=3B, T0=8A (TD1 follows, 10 historical bytes), TD1=80, TD2=01 (T=1),
 -- historical bytes `80 58 "iscardvc"` (category 80, COMPACT-TLV tag 5 len 8),
 -- then TCK.
-M.DEFAULT_ATR = M.with_tck("\x3B\x8A\x80\x01\x80\x58iscardvc")
+M.DEFAULT_ATR = M.with_tck("\59\138\128\1\128\88iscardvc") -- 3B 8A 80 01 80 58 "iscardvc"
 
 local function hex(s)
   return (s:gsub(".", function(c) return format("%02X", byte(c)) end))
@@ -98,7 +99,7 @@ end
 -- joined with tabs like `print`.
 function Card:log(...)
   if self._verbose then
-    local t = table.pack(...)
+    local t = { n = select("#", ...), ... }
     for i = 1, t.n do t[i] = tostring(t[i]) end
     stderr:write("[vcard] ", table.concat(t, "\t", 1, t.n), "\n")
   end
@@ -148,12 +149,14 @@ local traceback = debug.traceback
 
 -- Call a handler, never letting its error escape.
 local function call(card, what, f, ...)
-  local ok, r = xpcall(f, traceback, card, ...)
+  -- (Lua 5.1's xpcall passes no arguments to f)
+  local args = { n = select("#", ...), ... }
+  local ok, r = xpcall(function() return f(card, util.unpack(args, 1, args.n)) end, traceback)
   if not ok then report(card, what .. " handler failed", r); return nil, true end
   return r
 end
 
-local SW_6F00 = "\x6F\x00"
+local SW_6F00 = "\111\0" -- 6F 00
 
 -- Serve one connection. Returns "closed", "remove" or "stop".
 local function serve(card, conn)
@@ -187,7 +190,7 @@ local function serve(card, conn)
       else
         card.apdus = card.apdus + 1
         if card._verbose then card:log("C-APDU", hex(msg)) end
-        local ok, r = xpcall(apdu, traceback, card, msg)
+        local ok, r = xpcall(function() return apdu(card, msg) end, traceback)
         if not ok then
           report(card, "apdu handler failed", r)
           r = SW_6F00
