@@ -30,7 +30,7 @@ print("protocol: " .. (card.Protocol == iscard.T1 and "T=1" or "T=0"))
 --    ISO 7816-4 builders, Windows style: the builder fills an ISCardCmd.
 local iso = iscard.ISCardISO7816()
 local cmd = iscard.ISCardCmd()
-iso:SelectFile(0x04, 0x00, "\xF0iscard", 0, cmd)
+iso:SelectFile(0x04, 0x00, "\240iscard", 0, cmd)
 
 -- 4. Submit it.
 assert(card:Transaction(cmd))

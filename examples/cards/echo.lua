@@ -12,11 +12,12 @@
 --
 -- A card script is an ordinary Lua file that RETURNS A TABLE. All strings
 -- exchanged with the card are binary strings (one char per byte), so use
--- "\x90\x00" escapes, string.byte and string.char.
+-- string.byte, string.char and escapes: "\144\0" is 90 00 in decimal
+-- escapes, which every Lua reads ("\x90\x00" needs Lua 5.2+ or LuaJIT).
 --
 -- What this card does:
 --   SELECT by AID (00 A4 04 00 Lc AID): 9000 for the AID F0 69 73 63 61 72 64
---     ("\xF0iscard"), 6A82 (file not found) for any other AID.
+--     ("\240iscard"), 6A82 (file not found) for any other AID.
 --   ECHO (80 EE 00 00 Lc data): returns the data followed by 9000.
 --   GET COUNTERS (80 CA 00 00): returns resets, apdus (2 bytes each) + 9000.
 --   REMOVE (80 DE 00 00): answers 9000, then the card is pulled out for
@@ -27,11 +28,12 @@
 --   anything else with CLA 80: 6D00 (INS not supported);
 --   any other CLA: 6E00 (CLA not supported).
 
-local MY_AID = "\xF0iscard"
+local MY_AID = "\240iscard"
 
--- Build a status word string from a number, e.g. sw(0x9000) == "\x90\x00".
+-- Two bytes, big-endian, from a number 0..65535: sw(0x9000) == "\144\0".
+-- (Arithmetic rather than n >> 8 and n & 0xFF, so the card runs on any Lua.)
 local function sw(n)
-  return string.char(n >> 8, n & 0xFF)
+  return string.char(math.floor(n / 256), n % 256)
 end
 
 return {
@@ -39,7 +41,7 @@ return {
   -- the default (vcard.DEFAULT_ATR, a T=1 ATR). If you write your own, the
   -- last byte TCK must be right whenever a protocol other than T=0 is
   -- indicated: require("iscard.vcard").with_tck(atr_without_tck) adds it.
-  -- atr = "\x3B\x8A\x80\x01\x80\x58iscardvc\xC8",
+  -- atr = "\59\138\128\1\128\88iscardvc\200",  -- 3B 8A 80 01 80 58 ... C8
 
   -- Optional: called once, before the card is first inserted. card.state is
   -- a table of your own that survives resets and removals.
@@ -60,7 +62,7 @@ return {
   -- binary string (CLA INS P1 P2 [Lc data] [Le]); return the R-APDU: the
   -- response data followed by the two status bytes SW1 SW2.
   apdu = function(card, capdu)
-    local cla, ins, p1, p2, lc = capdu:byte(1, 5)
+    local cla, ins, p1, _, lc = capdu:byte(1, 5)
     local data = lc and capdu:sub(6, 5 + lc) or ""
 
     if cla == 0x00 and ins == 0xA4 and p1 == 0x04 then      -- SELECT by AID
@@ -73,7 +75,7 @@ return {
     if ins == 0xEE then                                      -- ECHO
       return data .. sw(0x9000)
     elseif ins == 0xCA then                                  -- GET COUNTERS
-      return string.pack(">I2I2", card.resets, card.apdus) .. sw(0x9000)
+      return sw(card.resets) .. sw(card.apdus) .. sw(0x9000)
     elseif ins == 0xDE then                                  -- REMOVE
       card:remove(500)   -- the reply is sent first, then the card goes away
       return sw(0x9000)
