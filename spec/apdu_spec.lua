@@ -49,8 +49,8 @@ describe("iscard.util hex", function()
 end)
 
 describe("ISCardCmd.BuildCmd encoding", function()
-  local d255, d256, d300 = ("\xAA"):rep(255), ("\xBB"):rep(256), ("\xCC"):rep(300)
-  local d65535 = ("\xDD"):rep(65535)
+  local d255, d256, d300 = ("\170"):rep(255), ("\187"):rep(256), ("\204"):rep(300)
+  local d65535 = ("\221"):rep(65535)
 
   -- { description, args, expected hex, Type, P3, extended }
   local vectors = {
@@ -82,13 +82,13 @@ describe("ISCardCmd.BuildCmd encoding", function()
 
   for _, v in ipairs(vectors) do
     it(v[1], function()
-      local c = built(table.unpack(v[2], 1, 6))
+      local c = built(util.unpack(v[2], 1, 6))
       assert.equal(X(H(v[3])), c:hex())
       assert.equal(#H(v[3]), c.ApduLength)
       assert.equal(v[4], c.Type)
       assert.equal(v[5], c.P3)
       assert.equal(v[6], c:is_extended())
-      assert.equal(X(H(v[3])), X(cmdm.encode(table.unpack(v[2], 1, 6))))
+      assert.equal(X(H(v[3])), X(cmdm.encode(util.unpack(v[2], 1, 6))))
     end)
   end
 
@@ -155,7 +155,7 @@ describe("ISCardCmd.Apdu parsing", function()
     return c
   end
 
-  local d256 = ("\x11"):rep(256)
+  local d256 = ("\17"):rep(256)
   -- { hex, Type, Data, LeField, extended }
   local vectors = {
     { "00A40000", 1, "", nil, false },
@@ -164,12 +164,12 @@ describe("ISCardCmd.Apdu parsing", function()
     { "00B00000000101", 2, "", 257, true },
     { "00B00000000000", 2, "", 0, true },
     { "00B00000000005", 2, "", 5, true }, -- needlessly extended: kept extended
-    { "00D6000002 AABB", 3, "\xAA\xBB", nil, false },
-    { "00D6000000 0002 AABB", 3, "\xAA\xBB", nil, true },
+    { "00D6000002 AABB", 3, "\170\187", nil, false },
+    { "00D6000000 0002 AABB", 3, "\170\187", nil, true },
     { "00D6000000 0100" .. X(d256), 3, d256, nil, true },
-    { "00A4040002 3F00 00", 4, "\x3F\x00", 0, false },
-    { "00A4040002 3F00 12", 4, "\x3F\x00", 0x12, false },
-    { "0088000000 0002 AABB 0000", 4, "\xAA\xBB", 0, true },
+    { "00A4040002 3F00 00", 4, "\63\0", 0, false },
+    { "00A4040002 3F00 12", 4, "\63\0", 0x12, false },
+    { "0088000000 0002 AABB 0000", 4, "\170\187", 0, true },
     { "0088000000 0100" .. X(d256) .. "0101", 4, d256, 257, true },
   }
   for _, v in ipairs(vectors) do
@@ -200,7 +200,7 @@ describe("ISCardCmd.Apdu parsing", function()
       { 0, 3, 0, 0, ("z"):rep(256) }, { 0x84, 4, 1, 2, "abc", 0 }, { 0, 4, 1, 2, ("q"):rep(1000), 65536 },
       { 0, 4, 1, 2, ("q"):rep(255), 256 }, { 0, 4, 1, 2, ("q"):rep(255), 257 },
     } do
-      local a = built(table.unpack(args, 1, 6))
+      local a = built(util.unpack(args, 1, 6))
       local b = cmdm.new()
       b.Apdu = a.Apdu
       assert.equal(a:hex(), b:hex())
@@ -234,7 +234,7 @@ describe("ISCardCmd.Apdu parsing", function()
     assert.is_nil(r)
     assert.matches("3 bytes", err)
     local d = cmdm.decode(H "00A4040002 3F00 00")
-    assert.same({ cla = 0, ins = 0xA4, p1 = 4, p2 = 0, data = "\x3F\0", le = 0, extended = false, case = 4 }, d)
+    assert.same({ cla = 0, ins = 0xA4, p1 = 4, p2 = 0, data = "\63\0", le = 0, extended = false, case = 4 }, d)
   end)
 
   it("clears the reply on write and empties the command with ''", function()
@@ -371,7 +371,7 @@ describe("ISCardCmd reply", function()
 
   it("refuses a 1-byte reply and clears with '' or nil", function()
     local c = cmdm.new()
-    raises_here("ApduReply: a reply of 1 byte is malformed", function() c.ApduReply = "\x90" end)
+    raises_here("ApduReply: a reply of 1 byte is malformed", function() c.ApduReply = "\144" end)
     c.ApduReply = H "9000"
     c.ApduReply = nil
     assert.is_nil(c.ReplyStatus)

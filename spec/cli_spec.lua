@@ -4,7 +4,7 @@ local bed = require "support.bed"
 local function run(args)
   local lua = os.getenv("LUA") or "lua5.4"
   local p = assert(io.popen(lua .. " bin/iscard " .. args .. " 2>&1; echo \"rc=$?\""))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end

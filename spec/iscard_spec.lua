@@ -417,7 +417,9 @@ describe("release", function()
     return ok ~= nil
   end
 
-  it("happens on <close>", function()
+  -- `<close>` is Lua 5.4 syntax: a visible pending on older versions
+  local it54 = _VERSION >= "Lua 5.4" and it or function(name) pending(name .. " (needs Lua 5.4)") end
+  it54("happens on <close>", function()
     assert.is_true(exclusive_possible())
     local ok = load([[
       local bed = ...
@@ -430,7 +432,7 @@ describe("release", function()
   end)
 
   it("happens on garbage collection", function()
-    local card = bed.attach(R0)
+    local card = bed.attach(R0) -- luacheck: ignore (only dropped below, for the collector)
     assert.is_false(exclusive_possible())
     card = nil -- luacheck: ignore
     collectgarbage(); collectgarbage()
@@ -450,16 +452,21 @@ describe("release", function()
   it("gives back every context, handle and descriptor after 300 objects", function()
     local function fds()
       local p = assert(io.popen("ls /proc/" .. bed.pid() .. "/fd | wc -l"))
-      local n = tonumber(p:read("a"))
+      local n = tonumber(p:read("*a"))
       p:close()
       return n
     end
     collectgarbage(); collectgarbage()
     local before = fds()
-    for i = 1, 300 do
-      local card = bed.attach(R0)
-      if i % 3 == 0 then card:close() elseif i % 3 == 1 then card:Detach() end
+    -- in a function of its own, so no stack slot of this one still holds a
+    -- card when the collector runs (Lua 5.3 marks a running frame whole)
+    local function churn()
+      for i = 1, 300 do
+        local card = bed.attach(R0)
+        if i % 3 == 0 then card:close() elseif i % 3 == 1 then card:Detach() end
+      end
     end
+    churn()
     collectgarbage(); collectgarbage()
     assert.are.equal(before, fds())
     assert.is_true(exclusive_possible())

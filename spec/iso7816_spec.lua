@@ -18,7 +18,7 @@ describe("ISCardISO7816 builders", function()
   local iso
   before_each(function() iso = iso7816.new() end)
 
-  local d300 = ("\x5A"):rep(300)
+  local d300 = ("\90"):rep(300)
   -- { name, args, expected hex, Type }
   local vectors = {
     { "AppendRecord", { 0x00, H "0102AABB" }, "00E2000004 0102AABB", 3 },
@@ -70,7 +70,7 @@ describe("ISCardISO7816 builders", function()
 
   for _, v in ipairs(vectors) do
     it(v[1] .. " -> " .. v[3]:sub(1, 40), function()
-      local c = iso[v[1]](iso, table.unpack(v[2], 1, 5))
+      local c = iso[v[1]](iso, util.unpack(v[2], 1, 5))
       assert.is_true(cmdm.is(c))
       assert.equal(X(H(v[3])), c:hex())
       assert.equal(v[4], c.Type)

@@ -43,8 +43,9 @@
 -- Any other E0..EF command with CLA 10 gets 6884; a malformed APDU 6700.
 
 local char, concat = string.char, table.concat
+local unpack = table.unpack or unpack -- luacheck: compat
 
-local OK = "\x90\x00"
+local OK = "\144\0"
 
 local function sw(sw1, sw2) return char(sw1, sw2) end
 
@@ -53,7 +54,17 @@ local function pattern(n, from)
   local t = {}
   for i = 1, n do t[i] = (from + i - 1) % 251 end
   local out = {}
-  for i = 1, n, 4096 do out[#out + 1] = char(table.unpack(t, i, math.min(n, i + 4095))) end
+  for i = 1, n, 4096 do out[#out + 1] = char(unpack(t, i, math.min(n, i + 4095))) end
+  return concat(out)
+end
+
+-- n as `len` bytes, big-endian.
+local function be(n, len)
+  local out = {}
+  for i = len, 1, -1 do
+    out[i] = char(n % 256)
+    n = math.floor(n / 256)
+  end
   return concat(out)
 end
 
@@ -63,7 +74,7 @@ local function adler32(s)
     a = (a + s:byte(i)) % 65521
     b = (b + a) % 65521
   end
-  return (b << 16) | a
+  return b * 65536 + a
 end
 
 -- ISO 7816-3 body decoding, written independently of iscard.cmd so that a
@@ -135,7 +146,7 @@ local handlers = {}
 handlers[0xE0] = function(_, c)
   local n = c:byte(3) * 256 + c:byte(4)
   if n == 0 then return "" end
-  if n == 1 then return "\x90" end
+  if n == 1 then return "\144" end
   return pattern(n - 2) .. OK
 end
 
@@ -177,9 +188,7 @@ handlers[0xE8] = function(st, c, data, ne)
   local all = concat(sink.parts)
   local a = adler32(all)
   local n = #all
-  local result = char(n >> 24, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF,
-    a >> 24, (a >> 16) & 0xFF, (a >> 8) & 0xFF, a & 0xFF,
-    #sink.parts >> 8, #sink.parts & 0xFF)
+  local result = be(n, 4) .. be(a, 4) .. be(#sink.parts, 2)
   if ne >= #result then return result .. OK end
   return defer(st, result)
 end

@@ -71,7 +71,7 @@ describe("ISO layer on pcscd + vpcd", function()
 
   for _, n in ipairs { 2, 3, 256, 257, 258, 65535 } do
     it("receives a reply of " .. n .. " bytes", function()
-      local c = cmd(0x00, 0xE0, n >> 8, n & 0xFF)
+      local c = cmd(0x00, 0xE0, math.floor(n / 256), n % 256)
       assert(card:Transaction(c))
       assert.equal(n, c.ApduReplyLength)
       assert.equal(pattern(n - 2), c.ReplyData)

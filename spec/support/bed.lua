@@ -25,7 +25,7 @@ bed.hex = hex
 function bed.pid()
   if not bed._pid then
     local f = assert(io.open("/proc/self/stat"))
-    bed._pid = f:read("a"):match("^(%d+)")
+    bed._pid = f:read("*a"):match("^(%d+)")
     f:close()
   end
   return bed._pid
@@ -96,7 +96,7 @@ function bed.spawn(code, env)
   function p.output()
     local h = io.open(out)
     if not h then return "" end
-    local s = h:read("a") or ""
+    local s = h:read("*a") or ""
     h:close()
     return s
   end
