@@ -197,10 +197,29 @@ static void forget_card(ISCard *c) {
   c->reader[0] = '\0';
 }
 
+/* How many ISCard objects of this Lua state hold a context, in the
+ * registry: when PC/SC refuses a new context, and some may be held by
+ * unreachable objects the collector has not finalized yet, ISCard() collects
+ * and tries again (pcscd serves 200 contexts; a big heap can hide more
+ * garbage ISCards than that, notably on Lua 5.1 and LuaJIT). */
+#define ISCARD_HELD_KEY "iscard.contexts_held"
+
+static lua_Integer contexts_held(lua_State *L, int delta) {
+  lua_Integer n;
+  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_HELD_KEY);
+  n = lua_tointeger(L, -1) + delta;
+  lua_pop(L, 1);
+  if (delta != 0) {
+    lua_pushinteger(L, n);
+    lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_HELD_KEY);
+  }
+  return n;
+}
+
 /* Releases what the object holds, once, never raising: __gc, __close and
  * close() all come here.  Fields are cleared before each SCard call so a
  * second call (or an error inside the first) cannot release twice. */
-static void release(ISCard *c) {
+static void release(lua_State *L, ISCard *c) {
   if (c->attached) {
     SCARDHANDLE h = c->card;
     int borrowed = c->borrowed, locked = c->locked;
@@ -217,6 +236,7 @@ static void release(ISCard *c) {
     c->has_ctx = 0;
     c->ctx = 0;
     (void)SCardReleaseContext(ctx);
+    (void)contexts_held(L, -1);
   }
 }
 
@@ -237,11 +257,18 @@ static int l_new(lua_State *L) {
   luaL_getmetatable(L, ISCARD_MT);
   lua_setmetatable(L, -2);
   rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &c->ctx);
+  if (rv != SCARD_S_SUCCESS && contexts_held(L, 0) > 0) {
+    /* Garbage ISCards may hold the contexts pcscd is short of. */
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    c->ctx = 0;
+    rv = SCardEstablishContext(SCARD_SCOPE_USER, NULL, NULL, &c->ctx);
+  }
   if (rv != SCARD_S_SUCCESS) {
     c->ctx = 0;
     return pcsc_fail(L, rv, "ISCard: SCardEstablishContext");
   }
   c->has_ctx = 1;
+  (void)contexts_held(L, 1);
   return 1;
 }
 
@@ -433,13 +460,13 @@ static int m_transmit(lua_State *L) {
 
 /* close(): releases the object now (what GC and <close> do). */
 static int m_close(lua_State *L) {
-  release(to_card(L));
+  release(L, to_card(L));
   return 0;
 }
 
 static int m_gc(lua_State *L) {
   ISCard *c = (ISCard *)luaL_testudata(L, 1, ISCARD_MT);
-  if (c != NULL) release(c);
+  if (c != NULL) release(L, c);
   return 0;
 }
 
