@@ -12,6 +12,7 @@ WinSCard, PCSC.framework) with the interface of Windows' ISCard, ISCardCmd and
 ISCardISO7816: attach, lock, transact, release; APDU builders for ISO 7816-4 with
 automatic T=0 61xx/6Cxx handling, extended length and command chaining; and a
 scriptable virtual smart card for the vpcd reader driver.
+Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT.
 ]],
    license = "MIT",
    labels = { "smartcard", "pcsc", "apdu", "iso7816" },
@@ -19,53 +20,75 @@ scriptable virtual smart card for the vpcd reader driver.
 dependencies = {
    "lua >= 5.1",
 }
+
+-- pcsc-lite (Debian: libpcsclite-dev) on the Unix systems. Windows (WinSCard)
+-- and macOS (PCSC.framework) have PC/SC in the system; macOS counts as "unix"
+-- and "bsd" to LuaRocks, so the Unix systems are named one by one.
+local pcsclite = { PCSC = { header = "PCSC/winscard.h", library = "pcsclite" } }
 external_dependencies = {
    platforms = {
-      unix = { PCSC = { header = "PCSC/winscard.h", library = "pcsclite" } },
-      macosx = { },
-      windows = { },
+      linux = pcsclite,
+      freebsd = pcsclite,
+      openbsd = pcsclite,
+      netbsd = pcsclite,
+      cygwin = pcsclite,
+      solaris = pcsclite,
    },
 }
+
 build = {
    type = "builtin",
    modules = {
-      ["iscard.core"] = {
-         sources = { "src/iscard_core.c" },
-         incdirs = { "$(PCSC_INCDIR)/PCSC" },
-         libdirs = { "$(PCSC_LIBDIR)" },
-         libraries = { "pcsclite" },
-      },
-      ["iscard.vcard_io"] = { sources = { "src/vcard_io.c" } },
-      ["iscard"] = "lua/iscard/init.lua",
-      ["iscard.cmd"] = "lua/iscard/cmd.lua",
-      ["iscard.iso7816"] = "lua/iscard/iso7816.lua",
-      ["iscard.sw"] = "lua/iscard/sw.lua",
-      ["iscard.transaction"] = "lua/iscard/transaction.lua",
-      ["iscard.util"] = "lua/iscard/util.lua",
-      ["iscard.vcard"] = "lua/iscard/vcard.lua",
+      -- vcard_io: the vpcd client of the virtual card (POSIX sockets)
+      ["iscard.vcard_io"] = "src/vcard_io.c",
    },
    install = {
+      -- (builtin also copies lua/ by itself; the list is for the macOS
+      -- command build, and names the same destinations)
+      lua = {
+         ["iscard.init"] = "lua/iscard/init.lua",
+         ["iscard.cmd"] = "lua/iscard/cmd.lua",
+         ["iscard.iso7816"] = "lua/iscard/iso7816.lua",
+         ["iscard.sw"] = "lua/iscard/sw.lua",
+         ["iscard.transaction"] = "lua/iscard/transaction.lua",
+         ["iscard.util"] = "lua/iscard/util.lua",
+         ["iscard.vcard"] = "lua/iscard/vcard.lua",
+      },
       bin = { iscard = "bin/iscard" },
    },
    platforms = {
+      unix = {
+         modules = {
+            ["iscard.core"] = {
+               sources = { "src/iscard_core.c" },
+               incdirs = { "$(PCSC_INCDIR)/PCSC" },
+               libdirs = { "$(PCSC_LIBDIR)" },
+               libraries = { "pcsclite" },
+            },
+         },
+      },
       windows = {
          modules = {
             ["iscard.core"] = {
                sources = { "src/iscard_core.c" },
                libraries = { "winscard" },
             },
-            -- vpcd and the virtual card are POSIX-only
-            ["iscard.vcard_io"] = false,
+            ["iscard.vcard_io"] = false, -- POSIX only, like vpcd
          },
       },
       macosx = {
-         modules = {
-            ["iscard.core"] = {
-               sources = { "src/iscard_core.c" },
-               -- PCSC.framework: headers <PCSC/winscard.h>, linked with -framework PCSC
-               incdirs = { "/System/Library/Frameworks/PCSC.framework/Headers" },
-               libraries = { },
-               ldflags = { "-framework", "PCSC" },
+         -- The builtin backend cannot link a framework (luarocks/luarocks#367),
+         -- so macOS compiles with plain commands and links -framework PCSC.
+         type = "command",
+         build_command = "mkdir -p iscard"
+            .. " && $(CC) $(CFLAGS) -I$(LUA_INCDIR) -c src/iscard_core.c -o src/iscard_core.o"
+            .. " && $(LD) $(LIBFLAG) -o iscard/core.so src/iscard_core.o -framework PCSC"
+            .. " && $(CC) $(CFLAGS) -I$(LUA_INCDIR) -c src/vcard_io.c -o src/vcard_io.o"
+            .. " && $(LD) $(LIBFLAG) -o iscard/vcard_io.so src/vcard_io.o",
+         install = {
+            lib = {
+               ["iscard.core"] = "iscard/core.so",
+               ["iscard.vcard_io"] = "iscard/vcard_io.so",
             },
          },
       },

@@ -21,6 +21,10 @@
 #undef _UNICODE
 #include <windows.h>
 #include <winscard.h>
+#elif defined(__APPLE__)
+/* PCSC.framework: the compiler finds <PCSC/...> in the SDK's frameworks. */
+#include <PCSC/winscard.h>
+#include <PCSC/wintypes.h>
 #else
 #include <winscard.h>
 #endif
