@@ -10,7 +10,9 @@
 -- BENCH_IDLE_S (default 60), BENCH_RSS_N (default 1000000), BENCH_ROUNDS
 -- (default 7), BENCH_N (round trips per client run, default 20000),
 -- BENCH_CG_N (Transactions under callgrind, default 2000),
--- BENCH_SKIP="callgrind idle ..." (leave sections out), BENCH_CPUS (the CPU
+-- BENCH_SKIP="callgrind idle ..." (leave sections out), BENCH_ONLY="bulk ..."
+-- (run only these; sections: roundtrips unpinned callgrind lualayer bulk vcard
+-- memory idle), BENCH_CPUS (the CPU
 -- list bench.mk pinned everything to, for the report; section 1b undoes the
 -- pinning for a while).
 --
@@ -41,8 +43,11 @@ local RT_N = math.tointeger(num("BENCH_N", 20000, 3000))
 local CG_N = math.tointeger(num("BENCH_CG_N", 2000, 300))
 local BULK_ROUNDS = math.tointeger(num("BENCH_BULK_ROUNDS", 5, 2))
 local BULK_REPS = math.tointeger(num("BENCH_BULK_REPS", 10, 3))
-local SKIP = env("BENCH_SKIP") or ""
-local function skipped(s) return SKIP:find(s, 1, true) ~= nil end
+local SKIP, ONLY = env("BENCH_SKIP") or "", env("BENCH_ONLY") or ""
+local function skipped(s)
+  if ONLY ~= "" and not (" " .. ONLY .. " "):find(" " .. s .. " ", 1, true) then return true end
+  return (" " .. SKIP .. " "):find(" " .. s .. " ", 1, true) ~= nil
+end
 
 local READER0, READER1 = "Virtual PCD 00 00", "Virtual PCD 00 01"
 -- the round-trip APDU: ECHO of 16 bytes, case 4 (16 bytes each way)
@@ -322,8 +327,8 @@ local function callgrind()
     tx.parts.other, tx.parts.libc)
   say("   Lua API calls made by core.so (inside 'Lua' above): %.0f Ir per transmit",
     raw.edges["iscard C>Lua"] or 0)
-  say("   interpreter functions with the most own Ir per Transaction (lua5.4 is stripped: addresses):")
-  for _, f in ipairs(cg.top(tx, "Lua", 6)) do say("     %8.0f  %s", f[2], f[1]) end
+  say("   (lua5.4 is stripped, so 'Lua' cannot be split by interpreter function here: section 3 profiles our")
+  say("    Lua source lines instead)")
   say("")
   headline(format("instructions: Transaction %.0f Ir/APDU = %.1f x raw C's %.0f (iscard C %.0f, Lua %.0f of which"
     .. " malloc/free %.0f, pcsc-lite %.0f); card:transmit %.0f Ir", tx.total, tx.total / base, base,

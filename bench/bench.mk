@@ -13,6 +13,7 @@
 # BENCH_RSS_N (1000000), BENCH_ROUNDS (7), BENCH_N (20000), BENCH_CG_N
 # (2000), BENCH_BULK_ROUNDS (5), BENCH_BULK_REPS (10), BENCH_SKIP (section
 # names: roundtrips unpinned callgrind lualayer bulk vcard memory idle),
+# BENCH_ONLY (only these sections),
 # BENCH_CPUS (0): the CPU list everything is pinned to (taskset -c); empty =
 # no pinning.  See bench/README.md for why one CPU is the default.
 
@@ -29,7 +30,7 @@ BENCH_DEBS  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3
 
 BENCH_CPUS ?= 0
 export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENCH_CG_N BENCH_BULK_ROUNDS \
-       BENCH_BULK_REPS BENCH_SKIP
+       BENCH_BULK_REPS BENCH_SKIP BENCH_ONLY
 
 .PHONY: bench bench-deps bench-build
 
