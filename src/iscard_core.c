@@ -247,6 +247,28 @@ static void release(lua_State *L, ISCard *c) {
 /* ------------------------------------------------------------------ */
 /* ISCard() and its methods                                            */
 
+/***
+ * ISCard: one PC/SC context and at most one card connection, with the
+ * members of Windows' ISCard interface (`AttachByReader`, `Transaction`,
+ * `Atr`...) and a few of ours in lower case.
+ *
+ * Made by `iscard.ISCard()`. Properties are read like fields
+ * (`card.Atr`); they are read-only, and reading or writing an unknown member
+ * raises. Misuse raises a Lua error; a PC/SC failure returns
+ * `nil, "NAME: text (where)", code` with `code` an unsigned 32-bit number;
+ * success returns the object itself, so calls chain and `assert` them.
+ *
+ * Garbage collection, a `<close>` variable (Lua 5.4) and `close` detach
+ * with LEAVE and release the context, once, never raising. `tostring(card)`
+ * tells the state: closed, detached, or attached to which reader.
+ *
+ * Options take the COM values of the `iscard` constants or lower-case
+ * names: share modes `"exclusive"`, `"shared"`, `"direct"`; dispositions
+ * `"leave"`, `"reset"`, `"unpower"`, `"eject"`; protocols `"t0"`, `"t1"`,
+ * `"t0|t1"` (or `"any"`), `"raw"`.
+ * @classmod iscard.ISCard
+ */
+
 /* iscard.ISCard(): a new object with its own PC/SC context. */
 static int l_new(lua_State *L) {
   LONG rv;
@@ -284,7 +306,17 @@ static const char *check_reader(lua_State *L, int arg) {
   return name;
 }
 
-/* AttachByReader(name [, share = SHARED [, protocols = T0|T1]]) */
+/***
+ * Connects to the card in a reader (SCardConnect).
+ * Defaults differ from the COM header's on purpose: SHARED and T=0 or T=1,
+ * which work with most cards and leave them usable by other programs.
+ * @function AttachByReader
+ * @string name reader name, 1..128 bytes without NUL
+ * @param[opt=SHARED] share share mode: `iscard.EXCLUSIVE`, `SHARED`, `DIRECT` or a name
+ * @param[opt=T0|T1] protocols acceptable protocols: `iscard.T0`, `T1`, `T0 + T1`, `RAW` or a name
+ * @return the card, or nil, message, code (`SCARD_E_NO_SMARTCARD`...)
+ * @raise when already attached, or on a bad argument
+ */
 static int m_attach_by_reader(lua_State *L) {
   ISCard *c = check_open(L);
   const char *name = check_reader(L, 2);
@@ -331,7 +363,17 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
   return rv;
 }
 
-/* AttachByHandle(handle): borrows a handle someone else connected. */
+/***
+ * Borrows a card handle someone else connected: another ISCard's
+ * `CardHandle`, or a handle of the program that embeds Lua. The handle is
+ * validated with SCardStatus, which also gives reader, protocol and ATR.
+ * A borrower never disconnects the handle: `Detach` only lets go, and
+ * garbage collection and `close` leave it alone.
+ * @function AttachByHandle
+ * @int handle a non-zero SCARDHANDLE of this process
+ * @return the card, or nil, message, code (`SCARD_E_INVALID_HANDLE`...)
+ * @raise when already attached, or for handle 0
+ */
 static int m_attach_by_handle(lua_State *L) {
   ISCard *c = check_open(L);
   lua_Integer h = luaL_checkinteger(L, 2);
@@ -362,7 +404,16 @@ static int m_attach_by_handle(lua_State *L) {
   return 1;
 }
 
-/* Detach([disposition = LEAVE]) */
+/***
+ * Ends the card connection (SCardDisconnect). A disposition PC/SC refuses
+ * (`SCARD_E_INVALID_VALUE`) keeps the card attached so you can retry; any
+ * other failure ends the connection too. A borrowed handle is only let go
+ * (ending our lock, if any), and only with LEAVE.
+ * @function Detach
+ * @param[opt=LEAVE] disposition `iscard.LEAVE`, `RESET`, `UNPOWER`, `EJECT` or a name
+ * @return the card, or nil, message, code
+ * @raise when not attached; a disposition other than LEAVE on a borrowed handle
+ */
 static int m_detach(lua_State *L) {
   ISCard *c = check_attached(L, "Detach");
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
@@ -390,7 +441,15 @@ static int m_detach(lua_State *L) {
   return 1;
 }
 
-/* ReAttach([share = as attached [, init = LEAVE]]) */
+/***
+ * Reconnects (SCardReconnect) with the protocols of the attach, as needed
+ * after `SCARD_W_RESET_CARD`. pcsc-lite refuses EJECT here.
+ * @function ReAttach
+ * @param[opt] share share mode; default: the one of the attach
+ * @param[opt=LEAVE] init what to do with the card: `iscard.LEAVE`, `RESET` or `UNPOWER`
+ * @return the card, or nil, message, code
+ * @raise when not attached
+ */
 static int m_reattach(lua_State *L) {
   ISCard *c = check_attached(L, "ReAttach");
   lua_Integer share = check_option(L, 2, (lua_Integer)c->share, share_opts,
@@ -406,7 +465,14 @@ static int m_reattach(lua_State *L) {
   return 1;
 }
 
-/* LockSCard(): blocks while another connection holds the card. */
+/***
+ * Takes exclusive use of the card (SCardBeginTransaction); blocks while
+ * another process holds it. Locks do not nest. `UnlockSCard`, `Detach`,
+ * `close` and garbage collection end it.
+ * @function LockSCard
+ * @return the card, or nil, message, code
+ * @raise when not attached, or already locked
+ */
 static int m_lock(lua_State *L) {
   ISCard *c = check_attached(L, "LockSCard");
   LONG rv;
@@ -420,7 +486,14 @@ static int m_lock(lua_State *L) {
   return 1;
 }
 
-/* UnlockSCard([disposition = LEAVE]) */
+/***
+ * Ends the lock of `LockSCard` (SCardEndTransaction). The lock is over
+ * whatever the result.
+ * @function UnlockSCard
+ * @param[opt=LEAVE] disposition `iscard.LEAVE`, `RESET`, `UNPOWER`, `EJECT` or a name
+ * @return the card, or nil, message, code
+ * @raise when not attached, or not locked
+ */
 static int m_unlock(lua_State *L) {
   ISCard *c = check_attached(L, "UnlockSCard");
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
@@ -436,8 +509,15 @@ static int m_unlock(lua_State *L) {
   return 1;
 }
 
-/* transmit(apdu) -> reply bytes: one SCardTransmit, nothing else.  The
- * seed's Transaction is built on it in Lua. */
+/***
+ * One raw exchange (SCardTransmit): no GET RESPONSE, no Le correction, no
+ * trace. `Transaction` is built on it. Ours.
+ * @function transmit
+ * @string apdu command APDU of 4..`iscard.MAX_APDU` bytes
+ * @treturn[1] string the reply, data followed by SW1 SW2
+ * @return[2] nil, message, code
+ * @raise when not attached, or for an APDU of a bad length
+ */
 static int m_transmit(lua_State *L) {
   ISCard *c = check_attached(L, "Transaction");
   size_t len;
@@ -462,7 +542,12 @@ static int m_transmit(lua_State *L) {
   return 1;
 }
 
-/* close(): releases the object now (what GC and <close> do). */
+/***
+ * Releases the object now, as garbage collection or `<close>` would: detaches
+ * with LEAVE (a borrowed handle is only let go) and releases the context.
+ * Harmless twice; any other member used afterwards raises. Ours.
+ * @function close
+ */
 static int m_close(lua_State *L) {
   release(L, to_card(L));
   return 0;
@@ -505,6 +590,22 @@ static lua_Integer state_to_com(DWORD state, DWORD proto) {
   return 1;
 }
 
+/***
+ * State of the card, one of `iscard.ABSENT`, `PRESENT`, `SWALLOWED`,
+ * `POWERED`, `NEGOTIABLEMODE`, `SPECIFICMODE` (SCardStatus; the most
+ * advanced pcsc-lite bit wins, SPECIFICMODE while a protocol is active).
+ * ABSENT after the card was removed. nil on another PC/SC failure (see
+ * `get_Status`). Raises when detached.
+ * @tfield integer Status
+ */
+
+/***
+ * The `Status` property, or its error.
+ * @function get_Status
+ * @treturn[1] integer the state
+ * @return[2] nil, message, code
+ * @raise when not attached
+ */
 static int g_status(lua_State *L) {
   ISCard *c = check_attached(L, "Status");
   DWORD state = 0, proto = 0;
@@ -518,6 +619,19 @@ static int g_status(lua_State *L) {
   return 1;
 }
 
+/***
+ * Answer To Reset of the card, a binary string (SCardStatus). nil on a PC/SC
+ * failure (see `get_Atr`). Raises when detached.
+ * @tfield string Atr
+ */
+
+/***
+ * The `Atr` property, or its error.
+ * @function get_Atr
+ * @treturn[1] string the ATR
+ * @return[2] nil, message, code
+ * @raise when not attached
+ */
 static int g_atr(lua_State *L) {
   ISCard *c = check_attached(L, "Atr");
   DWORD state = 0, proto = 0, alen = 0;
@@ -528,25 +642,41 @@ static int g_atr(lua_State *L) {
   return 1;
 }
 
+/***
+ * Active protocol: `iscard.T0`, `T1` or `RAW`. Raises when detached.
+ * @tfield integer Protocol
+ */
 static int g_protocol(lua_State *L) {
   ISCard *c = check_attached(L, "Protocol");
   lua_pushinteger(L, protocol_to_com(c->active));
   return 1;
 }
 
+/***
+ * The PC/SC card handle (SCARDHANDLE) as an integer, 0 when detached; for
+ * `AttachByHandle` of another ISCard.
+ * @tfield integer CardHandle
+ */
 static int g_card_handle(lua_State *L) {
   ISCard *c = check_open(L);
   lua_pushinteger(L, c->attached ? (lua_Integer)c->card : 0);
   return 1;
 }
 
+/***
+ * The PC/SC context (SCARDCONTEXT) as an integer, 0 once closed.
+ * @tfield integer Context
+ */
 static int g_context(lua_State *L) {
   ISCard *c = to_card(L);
   lua_pushinteger(L, c->has_ctx ? (lua_Integer)c->ctx : 0);
   return 1;
 }
 
-/* Ours: the reader name, nil when detached. */
+/***
+ * Name of the reader attached to, nil when detached. Ours.
+ * @tfield string reader
+ */
 static int g_reader(lua_State *L) {
   ISCard *c = check_open(L);
   if (c->attached) lua_pushstring(L, c->reader);
@@ -554,18 +684,30 @@ static int g_reader(lua_State *L) {
   return 1;
 }
 
+/***
+ * Whether this object holds a `LockSCard` lock. Ours.
+ * @tfield boolean locked
+ */
 static int g_locked(lua_State *L) {
   ISCard *c = to_card(L);
   lua_pushboolean(L, c->attached && c->locked);
   return 1;
 }
 
+/***
+ * Whether the handle was borrowed with `AttachByHandle`. Ours.
+ * @tfield boolean borrowed
+ */
 static int g_borrowed(lua_State *L) {
   ISCard *c = to_card(L);
   lua_pushboolean(L, c->attached && c->borrowed);
   return 1;
 }
 
+/***
+ * Whether a card is attached. Ours.
+ * @tfield boolean attached
+ */
 static int g_attached(lua_State *L) {
   ISCard *c = to_card(L);
   lua_pushboolean(L, c->has_ctx && c->attached);
@@ -705,6 +847,29 @@ static int l_status_change(lua_State *L) {
 }
 
 /* ------------------------------------------------------------------ */
+
+/***
+ * Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd
+ * (implemented in Lua: lua/iscard/init.lua, on `iscard.transaction`).
+ * Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
+ * Le, uses extended length or chains long commands as needed, traces every
+ * APDU; all switchable by options (see `iscard.transaction.run`). A status
+ * word other than 9000 is not a failure, unless `check = true`.
+ * @function Transaction
+ * @tparam iscard.ISCardCmd cmd the command; receives the reply
+ * @tparam[opt] table opts options for this call, over the card's `options`
+ * @return the card, or nil, message, code
+ * @raise when not attached, for an empty command, or bad options
+ */
+
+/***
+ * Sets this card's default `Transaction` options (implemented in Lua:
+ * lua/iscard/init.lua). Later calls merge into the earlier ones; `false`
+ * switches a feature off. Ours.
+ * @function options
+ * @tparam table opts e.g. `{get_response = false, trace = print}`
+ * @return the card
+ */
 
 static const luaL_Reg methods[] = {
   {"AttachByReader", m_attach_by_reader},

@@ -101,8 +101,19 @@ M.ISCardISO7816 = require("iscard.iso7816").new
 --- Status words as text, and the opt-in check (`iscard.sw.text(0x6A82)`).
 M.sw = require "iscard.sw"
 
---- Hex helpers: `iscard.fromhex("00 A4 04 00")`, `iscard.tohex(bytes [, sep])`.
-M.fromhex, M.tohex = util.fromhex, util.tohex
+--- Hex to bytes, white space ignored: `iscard.fromhex("00 A4 04 00")`
+-- (`iscard.util.fromhex`).
+-- @function fromhex
+-- @string h hex digits
+-- @treturn string binary bytes
+M.fromhex = util.fromhex
+
+--- Bytes to upper-case hex: `iscard.tohex(bytes [, sep])` (`iscard.util.tohex`).
+-- @function tohex
+-- @string s binary bytes
+-- @string[opt=""] sep put between two bytes
+-- @treturn string
+M.tohex = util.tohex
 
 local methods = core.methods
 
@@ -110,10 +121,11 @@ local methods = core.methods
 -- with the card.
 local card_options = setmetatable({}, { __mode = "k" })
 
---- Sets this card's default Transaction options (see `Transaction`).
+-- ISCard:options(opts) and ISCard:Transaction(cmd [, opts]), documented
+-- with the other members of ISCard in src/iscard_core.c.
+
+-- Sets this card's default Transaction options (see `Transaction`).
 -- Later calls merge into the earlier ones; `false` switches a feature off.
--- @tparam table opts e.g. `{get_response = false, trace = print}`
--- @return the card
 function methods.options(self, opts)
   if type(opts) ~= "table" then
     error("options: table expected, got " .. type(opts), 2)
@@ -124,13 +136,10 @@ function methods.options(self, opts)
   return self
 end
 
---- Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd.
+-- Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd.
 -- Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
 -- Le, chains long commands where needed (all switchable, see README).
 -- A status word other than 9000 is not a failure.
--- @param cmd the ISCardCmd
--- @tparam[opt] table opts options for this call, over the card's `options`
--- @return the card, or nil, message, code
 function methods.Transaction(self, cmd, opts)
   local defaults = card_options[self]
   if defaults then
