@@ -106,7 +106,7 @@ static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
     lua_pushfstring(L, "%s: %s (%s)", e->name, e->text, where);
   } else {
     char hex[16];
-    snprintf(hex, sizeof hex, "%08lX", code);
+    (void)snprintf(hex, sizeof hex, "%08lX", code);
     lua_pushfstring(L, "PCSC_0x%s: unknown PC/SC error (%s)", hex, where);
   }
   iscard_pushu32(L, code);
@@ -143,7 +143,8 @@ static lua_Integer check_option(lua_State *L, int arg, lua_Integer def,
       if (strcmp(o->name, s) == 0) return o->value;
     return luaL_argerror(L, arg,
                          lua_pushfstring(L, "unknown %s '%s'", what, s));
-  } else {
+  }
+  {
     lua_Integer v = luaL_checkinteger(L, arg);
     for (o = opts; o->name != NULL; o++)
       if (o->value == v) return v;
@@ -342,7 +343,7 @@ static int m_attach_by_reader(lua_State *L) {
   c->share = (DWORD)share;
   c->prefer = protocol_to_pcsc(proto);
   c->active = active;
-  strcpy(c->reader, name);
+  memcpy(c->reader, name, strlen(name) + 1); /* at most 128 + 1: check_reader */
   lua_settop(L, 1);
   return 1;
 }
@@ -772,7 +773,6 @@ static int l_readers(lua_State *L) {
   int temp, n;
   DWORD len = 0;
   char *buf;
-  const char *p;
   LONG rv;
   if ((n = with_context(L, 1, &ctx, &temp)) != 0) return n;
   rv = SCardListReaders(ctx, NULL, NULL, &len);
@@ -784,7 +784,7 @@ static int l_readers(lua_State *L) {
       if (rv == SCARD_S_SUCCESS) {
         lua_newtable(L);
         n = 0;
-        for (p = buf; len > 0 && p < buf + len && *p != '\0';
+        for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
              p += strlen(p) + 1) {
           lua_pushstring(L, p);
           lua_rawseti(L, -2, ++n);

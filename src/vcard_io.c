@@ -29,10 +29,10 @@
  * Ctrl-C takes effect.  Callers simply call again.
  */
 #if !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
 #endif
 #if !defined(_DEFAULT_SOURCE)
-#define _DEFAULT_SOURCE 1
+#define _DEFAULT_SOURCE 1 /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
 #endif
 
 #include <errno.h>
@@ -54,9 +54,9 @@
 
 #define CONN_MT "iscard.vcard_io.conn"
 #define LISTENER_MT "iscard.vcard_io.listener"
-#define MAX_PAYLOAD 65535u
+#define MAX_PAYLOAD 65535U
 /* one full message plus room to read ahead */
-#define BUF_CAP (2u + MAX_PAYLOAD + 4096u)
+#define BUF_CAP (2U + MAX_PAYLOAD + 4096U)
 
 typedef struct {
     int fd;
@@ -221,7 +221,7 @@ static const char *port_arg(lua_State *L, int arg, char *buf, size_t n)
 {
     lua_Integer p = luaL_checkinteger(L, arg);
     luaL_argcheck(L, p >= 0 && p <= 65535, arg, "port out of range");
-    snprintf(buf, n, "%d", (int)p);
+    (void)snprintf(buf, n, "%d", (int)p);
     return buf;
 }
 
@@ -481,11 +481,11 @@ static int s_accept(lua_State *L)
     Listener *s = check_listener(L);
     double t = opt_timeout(L, 2);
     double deadline = t >= 0 ? mono_ms() + t : -1.0;
-    int fd, w;
+    int fd;
     if (s->fd < 0)
         return luaL_error(L, "vcard_io: listener is closed");
     for (;;) {
-        w = wait_readable(L, s->fd, deadline);
+        int w = wait_readable(L, s->fd, deadline);
         if (w == 0)
             return push_fail(L, "timeout");
         if (w == -1)
