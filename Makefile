@@ -5,6 +5,16 @@
 #                   the PC/SC test bed, run the specs; ends "N passed, N failed"
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
+#   make test-all   the specs on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT (C modules
+#                   in build/<name>/); ends "N passed, N failed" for all
+#   make rock-check luarocks lint + luarocks make into an empty tree, offline;
+#                   require "iscard" from it
+#   make windows    cross-compile the core for Windows (mingw-w64, -Werror)
+#   make docs       LDoc reference in build/docs; fails on any LDoc warning
+#   make lint       luacheck, clang-tidy, cppcheck; PC/SC binding coverage
+#
+# Each target installs the Debian packages it needs when run as root
+# (DEBS_* below), like `make test`.
 #
 # Variables follow LuaRocks' names so `luarocks make` can drive it too.
 
@@ -31,8 +41,14 @@ LUA_MODULES = $(wildcard lua/iscard/*.lua)
 
 # Debian packages the tests and the demo need.
 DEBS = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 util-linux pkg-config gcc make
+# ... and the other targets (on top of DEBS for test-all).
+DEBS_ALL     = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
+DEBS_ROCK    = luarocks lua5.4 liblua5.4-dev libpcsclite-dev gcc util-linux
+DEBS_WINDOWS = mingw-w64 liblua5.4-dev
+DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
+DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
 
-.PHONY: all test demo install clean deps valgrind
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint
 
 all: $(CORE) $(VCARDIO)
 
@@ -74,5 +90,73 @@ install: all
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/
 	install -m 755 bin/iscard $(DESTDIR)$(BINDIR)/iscard
 
+# --- every Lua: name:interpreter:include-dir; C modules in build/<name>/
+LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
+       5.3:lua5.3:/usr/include/lua5.3 5.4:lua5.4:/usr/include/lua5.4 \
+       luajit:luajit:/usr/include/luajit-2.1
+test-all:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL)"
+	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(SPECS)
+
+# --- LuaRocks: lint, make into an empty tree (offline), require from it
+ROCKSPEC          ?= rockspec/iscard-scm-1.rockspec
+ROCK_LUA_VERSION  ?= 5.4
+rock-check:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_ROCK)"
+	tools/rock-check.sh $(ROCKSPEC) $(ROCK_LUA_VERSION)
+
+# --- Windows: the core compiled by mingw-w64 against the Lua headers, with
+# the same warnings as errors; then linked against an import library for
+# lua54.dll made from the object's own lua_*/luaL_* references, which shows
+# that the DLL links and exports luaopen_iscard_core only.
+WIN_TARGETS    ?= x86_64-w64-mingw32 i686-w64-mingw32
+WIN_LUA_INCDIR ?= /usr/include/lua5.4
+WIN_BUILD       = $(BUILD)/windows
+windows:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_WINDOWS)"
+	@for t in $(WIN_TARGETS); do \
+	  $(MAKE) --no-print-directory $(WIN_BUILD)/$$t/iscard/core.dll || exit 1; \
+	  printf '%s: exports' "$$t"; $$t-objdump -p $(WIN_BUILD)/$$t/iscard/core.dll \
+	    | sed -n '/Ordinal\/Name Pointer/,/^$$/p' | awk '/^[[:space:]]*\[ *[0-9]+\]/ {printf " %s", $$NF}'; echo; \
+	done
+
+.PRECIOUS: $(WIN_BUILD)/%/iscard_core.o
+$(WIN_BUILD)/%/iscard_core.o: src/iscard_core.c src/iscard_names.h src/compat.h
+	@mkdir -p $(dir $@)
+	$*-gcc $(WARN) -Werror $(CFLAGS) -I$(WIN_LUA_INCDIR) -c -o $@ src/iscard_core.c
+
+$(WIN_BUILD)/%/iscard/core.dll: $(WIN_BUILD)/%/iscard_core.o
+	@mkdir -p $(dir $@)
+	{ echo "LIBRARY lua54.dll"; echo EXPORTS; $*-nm -u $< | awk '{print $$2}' | sed 's/^_//' \
+	  | grep -E '^luaL?_'; } > $(WIN_BUILD)/$*/lua54.def
+	$*-dlltool -d $(WIN_BUILD)/$*/lua54.def -l $(WIN_BUILD)/$*/liblua54.a -D lua54.dll
+	$*-gcc -shared -o $@ $< $(WIN_BUILD)/$*/liblua54.a -lwinscard
+
+# --- LDoc (config.ld) into build/docs. lua-markdown is a Lua 5.1 module, so
+# LDoc runs on lua5.1; any line but LDoc's two progress lines fails.
+LDOC ?= lua5.1 /usr/bin/ldoc
+docs:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_DOCS)"
+	@out=$$($(LDOC) . 2>&1); rc=$$?; printf '%s\n' "$$out"; \
+	problems=$$(printf '%s\n' "$$out" | grep -v -E '^(reading configuration from|output written to) '); \
+	if [ $$rc -ne 0 ] || [ -n "$$problems" ]; then echo "docs: LDoc reported problems (above)"; exit 1; fi
+
+# --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, and
+# the PC/SC binding coverage (informational).
+LUACHECK_PATHS = lua spec examples bench bin/iscard
+CPPCHECK_FLAGS = --enable=warning,style,performance,portability --std=c99 --force \
+                 --inline-suppr --error-exitcode=1 --quiet
+lint:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_LINT)"
+	luacheck -q --no-color $(LUACHECK_PATHS)
+	@echo "clang-tidy src/iscard_core.c src/vcard_io.c"; \
+	out=$$(clang-tidy --quiet src/iscard_core.c src/vcard_io.c -- -std=c99 -I$(LUA_INCDIR) $(PCSC_CFLAGS) 2>&1); \
+	rc=$$?; printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? generated\.$$'; exit $$rc
+	cppcheck $(CPPCHECK_FLAGS) -I$(LUA_INCDIR) $(filter -I%,$(PCSC_CFLAGS)) src/
+	@tools/bindcov.sh
+	@echo "lint: clean"
+
 clean:
 	rm -rf $(BUILD)
+	rm -f src/*.o iscard/*.so
+	-rmdir iscard 2>/dev/null
