@@ -40,6 +40,14 @@
 #define MAX_BUFFER_SIZE_EXTENDED (4 + 3 + (1 << 16) + 3 + 2)
 #endif
 
+/* CardHandle and Context travel as lua_Integer, cast both ways: pcsc-lite's
+ * LONG, macOS's int32_t and Windows' ULONG_PTR all fit (before 5.3 the value
+ * then goes through a double, exact below 2^53; handles are far smaller). A
+ * build with 32-bit Lua integers would truncate 64-bit Windows handles. */
+typedef char iscard_handle_fits_lua_Integer
+    [(sizeof(lua_Integer) >= sizeof(SCARDHANDLE) &&
+      sizeof(lua_Integer) >= sizeof(SCARDCONTEXT)) ? 1 : -1];
+
 #define ISCARD_MT "iscard.ISCard"
 /* Longest reader name we accept; pcsc-lite's own limit is 128 with the NUL. */
 #define ISCARD_MAX_READERNAME 128
