@@ -17,6 +17,9 @@
 # BENCH_CPUS (0): the CPU list everything is pinned to (taskset -c); empty =
 # no pinning.  See bench/README.md for why one CPU is the default.
 
+# Wherever this file is included, it must not change the default goal.
+bench_saved_goal := $(.DEFAULT_GOAL)
+
 LUA         ?= lua5.4
 CC          ?= cc
 PCSC_CFLAGS ?= $(shell pkg-config --cflags libpcsclite 2>/dev/null || echo -I/usr/include/PCSC)
@@ -26,7 +29,7 @@ BENCH_DIR   = bench
 BENCH_BUILD = build/bench
 BENCH_CFLAGS = -std=c99 -O2 -g -Wall -Wextra
 BENCH_DEBS  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3-pyscard valgrind \
-              iproute2 util-linux pkg-config gcc make procps
+              iproute2 util-linux pkg-config gcc make
 
 BENCH_CPUS ?= 0
 export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENCH_CG_N BENCH_BULK_ROUNDS \
@@ -55,3 +58,5 @@ bench: bench-deps
 	$(MAKE) -f $(lastword $(filter %bench.mk,$(MAKEFILE_LIST))) bench-build
 	LUA=$(LUA) ISCARD_TEST_CARD=$(CURDIR)/$(BENCH_DIR)/cards/bulk.lua BENCH_OUT=$(CURDIR)/$(BENCH_DIR)/last-run.txt \
 	  $(if $(BENCH_CPUS),taskset -c $(BENCH_CPUS)) spec/support/testbed $(LUA) $(BENCH_DIR)/bench.lua
+
+.DEFAULT_GOAL := $(bench_saved_goal)
