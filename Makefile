@@ -160,3 +160,6 @@ clean:
 	rm -rf $(BUILD)
 	rm -f src/*.o iscard/*.so
 	-rmdir iscard 2>/dev/null
+
+# make bench: benchmarks, never part of CI (bench/README.md)
+include bench/bench.mk
