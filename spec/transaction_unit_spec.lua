@@ -1,6 +1,8 @@
 -- The Transaction engine against fake cards: scripted exchanges (exact bytes
 -- both ways) and spec/cards/iso.lua driven directly, without PC/SC.
 
+local oracle = require "support.oracle"
+local pattern, adler32 = oracle.pattern, oracle.adler32
 local util = require "iscard.util"
 local cmdm = require "iscard.cmd"
 local transaction = require "iscard.transaction"
@@ -33,22 +35,6 @@ local function iso_card()
     count = count + 1
     return iso_behaviour(card, apdu) or H "6D00"
   end, function() return count end
-end
-
--- The card's data pattern, computed here on its own.
-local function pattern(n, from)
-  local t = {}
-  for i = 0, n - 1 do t[#t + 1] = string.char(((from or 0) + i) % 251) end
-  return table.concat(t)
-end
-
-local function adler32(s)
-  local a, b = 1, 0
-  for i = 1, #s do
-    a = (a + s:byte(i)) % 65521
-    b = (b + a) % 65521
-  end
-  return b * 65536 + a
 end
 
 local function cmd(...) return cmdm.new():BuildCmd(...) end

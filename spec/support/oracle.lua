@@ -1,0 +1,24 @@
+-- What the test card's data should look like, computed independently of
+-- spec/cards/iso.lua (which has its own code for it): a test that used the
+-- card's code to check the card would prove nothing.
+local oracle = {}
+
+--- n bytes of the card's data pattern: byte i is (from + i) % 251, so a
+-- lost or repeated 256-byte piece shows.
+function oracle.pattern(n, from)
+  local t = {}
+  for i = 0, n - 1 do t[#t + 1] = string.char(((from or 0) + i) % 251) end
+  return table.concat(t)
+end
+
+--- Adler-32 of s, as the card reports it for data it received.
+function oracle.adler32(s)
+  local a, b = 1, 0
+  for i = 1, #s do
+    a = (a + s:byte(i)) % 65521
+    b = (b + a) % 65521
+  end
+  return b * 65536 + a
+end
+
+return oracle
