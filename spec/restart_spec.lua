@@ -43,7 +43,7 @@ describe_private("pcscd restarted under live objects", function()
   it("fails as a value, stays closable, and a new ISCard works", function()
     local card = bed.attach(bed.reader)
     local idle = assert(iscard.ISCard())
-    local gc_me = bed.attach(bed.readers[2])
+    local gc_me = bed.attach(bed.readers[2]) -- luacheck: ignore
     restart()
     local ok, msg, code = card:transmit(bed.echo_apdu("r"))
     assert.is_nil(ok)
