@@ -17,7 +17,11 @@
 
 local util = require "iscard.util"
 
-local format, char, concat = string.format, string.char, table.concat
+local format, char, sbyte, ssub = string.format, string.char, string.byte, string.sub
+
+-- Checks without a call on success: a value that is not in these tables goes
+-- to util's check, which raises with the message and level it always had.
+local byte_of, int_in = util.byte_of, util.int_in
 
 -- Bytes and 16-bit words by arithmetic (the same on Lua 5.1 .. 5.4 and LuaJIT):
 -- the high byte of a word w is (w - w % 256) / 256, the low byte w % 256.
@@ -47,28 +51,30 @@ local function needs_extended(nc, le)
 end
 
 -- `ext` forces the extended form (kept from a parsed extended APDU, so that
--- writing Apdu and reading it back gives the same bytes).
+-- writing Apdu and reading it back gives the same bytes). One string.char and
+-- at most one concatenation per APDU.
 local function encode(cla, ins, p1, p2, data, le, ext)
   local nc = #data
-  local head = char(cla, ins, p1, p2)
-  if nc == 0 and le == nil then return head end
-  local out = { head }
-  if ext or needs_extended(nc, le) then
-    out[2] = "\0" -- the single 00 that marks the extended form
-    if nc > 0 then
-      local lo = nc % 256
-      out[#out + 1] = char((nc - lo) / 256, lo) .. data
-    end
-    if le then
+  if nc == 0 then
+    if le == nil then return char(cla, ins, p1, p2) end
+    if ext or le > 256 then
       local v = le % 65536 -- 65536 and 0 are both coded 0000
       local lo = v % 256
-      out[#out + 1] = char((v - lo) / 256, lo)
+      return char(cla, ins, p1, p2, 0, (v - lo) / 256, lo)
     end
-  else
-    if nc > 0 then out[#out + 1] = char(nc) .. data end
-    if le then out[#out + 1] = char(le % 256) end -- 256 and 0 are both coded 00
+    return char(cla, ins, p1, p2, le % 256) -- 256 and 0 are both coded 00
   end
-  return concat(out)
+  if ext or nc > 255 or (le ~= nil and le > 256) then
+    -- the single 00 that marks the extended form, then Lc in two bytes
+    local lo = nc % 256
+    local head = char(cla, ins, p1, p2, 0, (nc - lo) / 256, lo)
+    if le == nil then return head .. data end
+    local v = le % 65536
+    local vlo = v % 256
+    return head .. data .. char((v - vlo) / 256, vlo)
+  end
+  if le == nil then return char(cla, ins, p1, p2, nc) .. data end
+  return char(cla, ins, p1, p2, nc) .. data .. char(le % 256)
 end
 
 --- Encode a command APDU from its fields, with the library's Le rules.
@@ -91,6 +97,41 @@ function M.encode(cla, ins, p1, p2, data, le, extended)
   return apdu
 end
 
+-- Decodes a command APDU into cla, ins, p1, p2, data, le, extended; or
+-- nil, why. No table: the Apdu setter stores the fields straight away.
+local function parse(apdu)
+  local n = #apdu
+  if n < 4 then
+    return nil, format("malformed APDU: %d bytes, a command needs at least CLA INS P1 P2", n)
+  end
+  local cla, ins, p1, p2, b1 = sbyte(apdu, 1, 5)
+  local body = n - 4
+  if body == 0 then return cla, ins, p1, p2, "", nil, false end
+  if body == 1 then return cla, ins, p1, p2, "", b1, false end -- case 2S; 00 stays 0
+  if b1 ~= 0 then
+    if body == 1 + b1 then return cla, ins, p1, p2, ssub(apdu, 6), nil, false end
+    if body == 2 + b1 then return cla, ins, p1, p2, ssub(apdu, 6, n - 1), sbyte(apdu, n), false end
+    return nil, format("malformed APDU: short Lc=%02X needs %d or %d bytes after it, found %d",
+      b1, b1, b1 + 1, body - 1)
+  end
+  if body == 2 then
+    return nil, "malformed APDU: 2 body bytes starting with 00 are neither a short nor an extended body"
+  end
+  local x1, x2 = sbyte(apdu, 6, 7)
+  local x = x1 * 256 + x2
+  if body == 3 then return cla, ins, p1, p2, "", x, true end -- case 2E; 0000 stays 0
+  if x == 0 then
+    return nil, format("malformed APDU: extended Lc=0000 with %d more bytes (Lc must be 1..65535)", body - 3)
+  end
+  if body == 3 + x then return cla, ins, p1, p2, ssub(apdu, 8), nil, true end
+  if body == 5 + x then
+    local l1, l2 = sbyte(apdu, n - 1, n)
+    return cla, ins, p1, p2, ssub(apdu, 8, n - 2), l1 * 256 + l2, true
+  end
+  return nil, format("malformed APDU: extended Lc=%04X needs %d or %d bytes after it, found %d",
+    x, x, x + 2, body - 3)
+end
+
 --- Parse a raw command APDU (ISO 7816-3 decoding of the body).
 -- @tparam string apdu
 -- @treturn[1] table `{cla=, ins=, p1=, p2=, data=, le=, extended=, case=}`;
@@ -101,50 +142,10 @@ function M.decode(apdu)
   if type(apdu) ~= "string" then
     return nil, "binary string expected, got " .. util.describe(apdu)
   end
-  local n = #apdu
-  if n < 4 then
-    return nil, format("malformed APDU: %d bytes, a command needs at least CLA INS P1 P2", n)
-  end
-  local cla, ins, p1, p2 = apdu:byte(1, 4)
-  local r = { cla = cla, ins = ins, p1 = p1, p2 = p2, data = "", le = nil, extended = false }
-  local body = n - 4
-  local b1 = apdu:byte(5)
-  if body == 0 then
-    r.case = 1
-    return r
-  end
-  if body == 1 then
-    r.le = b1 -- case 2S; 00 stays 0
-  elseif b1 ~= 0 then
-    if body == 1 + b1 then
-      r.data = apdu:sub(6)
-    elseif body == 2 + b1 then
-      r.data, r.le = apdu:sub(6, n - 1), apdu:byte(n)
-    else
-      return nil, format("malformed APDU: short Lc=%02X needs %d or %d bytes after it, found %d",
-        b1, b1, b1 + 1, body - 1)
-    end
-  elseif body == 2 then
-    return nil, "malformed APDU: 2 body bytes starting with 00 are neither a short nor an extended body"
-  else
-    r.extended = true
-    local x = apdu:byte(6) * 256 + apdu:byte(7)
-    if body == 3 then
-      r.le = x -- case 2E; 0000 stays 0
-    elseif x == 0 then
-      return nil, format("malformed APDU: extended Lc=0000 with %d more bytes (Lc must be 1..65535)", body - 3)
-    elseif body == 3 + x then
-      r.data = apdu:sub(8)
-    elseif body == 5 + x then
-      r.data = apdu:sub(8, n - 2)
-      r.le = apdu:byte(n - 1) * 256 + apdu:byte(n)
-    else
-      return nil, format("malformed APDU: extended Lc=%04X needs %d or %d bytes after it, found %d",
-        x, x, x + 2, body - 3)
-    end
-  end
-  r.case = iso_case(#r.data, r.le)
-  return r
+  local cla, ins, p1, p2, data, le, ext = parse(apdu)
+  if not cla then return nil, ins end
+  return { cla = cla, ins = ins, p1 = p1, p2 = p2, data = data, le = le, extended = ext,
+           case = iso_case(#data, le) }
 end
 
 --- The CLA for transport commands the library makes on its own behalf
@@ -210,7 +211,7 @@ end
 local function status(s)
   local r = s.reply
   if #r < 2 then return nil end
-  local sw1, sw2 = r:byte(-2, -1)
+  local sw1, sw2 = sbyte(r, -2, -1)
   return sw1 * 256 + sw2
 end
 
@@ -230,7 +231,11 @@ local getters, setters = {}, {}
 -- and Type follow, and the reply is cleared. Writing "" empties the command.
 -- Malformed bytes raise.
 -- @tfield string Apdu
-function getters.Apdu(s) return apdu_of(s) end
+function getters.Apdu(s)
+  local a = s.apdu
+  if a then return a end
+  return apdu_of(s)
+end
 function setters.Apdu(s, v, k)
   if v == "" or v == nil then
     set_command(s, 0, 0, 0, 0, "", nil, false)
@@ -238,10 +243,13 @@ function setters.Apdu(s, v, k)
     clear_reply(s)
     return
   end
-  local d, err = M.decode(v)
-  if not d then error(format("%s.%s: %s", NAME, k, err), 3) end
-  set_command(s, d.cla, d.ins, d.p1, d.p2, d.data, d.le, d.extended)
-  clear_reply(s)
+  if type(v) ~= "string" then
+    error(format("%s.%s: binary string expected, got %s", NAME, k, util.describe(v)), 3)
+  end
+  local cla, ins, p1, p2, data, le, ext = parse(v)
+  if not cla then error(format("%s.%s: %s", NAME, k, ins), 3) end
+  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, ext, nil
+  s.reply, s.reply_nad = "", nil
 end
 
 --- Length of the command APDU in bytes (0 when none was built). Read-only.
@@ -281,7 +289,8 @@ end
 local function header_field(field, label)
   getters[label] = function(s) return s[field] end
   setters[label] = function(s, v, k)
-    local b = util.byte(v, NAME .. "." .. k, 3)
+    local b = byte_of[v]
+    if b == nil then b = util.byte(v, NAME .. "." .. k, 3) end -- raises
     s.built = true -- a header may be written field by field
     s[field], s.apdu = b, nil
   end
@@ -322,7 +331,7 @@ function getters.LeField(s) return s.le end
 -- @tfield integer P3
 function getters.P3(s)
   local a = apdu_of(s)
-  return #a > 4 and a:byte(5) or 0
+  return #a > 4 and sbyte(a, 5) or 0
 end
 
 --- SW1*256+SW2 of the reply; nil while there is no reply. Writing an integer
@@ -341,7 +350,7 @@ end
 function getters.ReplyStatusSW1(s)
   local r = s.reply
   if #r < 2 then return nil end
-  return (r:byte(-2))
+  return (sbyte(r, -2))
 end
 
 --- SW2 of the reply, or nil. Read-only.
@@ -349,13 +358,14 @@ end
 function getters.ReplyStatusSW2(s)
   local r = s.reply
   if #r < 2 then return nil end
-  return (r:byte(-1))
+  return (sbyte(r, -1))
 end
 
 --- Reply data without SW1 SW2 ("" when none). Read-only. Ours.
 -- @tfield string ReplyData
 function getters.ReplyData(s)
-  return #s.reply >= 2 and s.reply:sub(1, -3) or ""
+  local r = s.reply
+  return #r >= 2 and ssub(r, 1, -3) or ""
 end
 
 --- ISO case of the command, 1..4 (`iscard.ISO_CASE_1` ..); nil when empty.
@@ -369,7 +379,11 @@ end
 -- Transaction refuses any other value; it is kept for ported scripts.
 -- @tfield integer Nad
 function getters.Nad(s) return s.nad end
-function setters.Nad(s, v, k) s.nad = util.byte(v, NAME .. "." .. k, 3) end
+function setters.Nad(s, v, k)
+  local b = byte_of[v]
+  if b == nil then b = util.byte(v, NAME .. "." .. k, 3) end -- raises
+  s.nad = b
+end
 
 --- NAD of the card's reply: nil, because PC/SC never reports it (Windows
 -- fails with E_ACCESSDENIED instead). Writable with a byte or nil.
@@ -403,15 +417,20 @@ local methods = {}
 -- @tparam[opt] integer le nil = no Le, 0 = Le of zeros, 1..65536 = Ne
 -- @return self
 function methods:BuildCmd(cla, ins, p1, p2, data, le)
-  local s = self_state(self, "BuildCmd")
-  cla = util.byte(cla, "BuildCmd: CLA")
-  ins = util.byte(ins, "BuildCmd: INS")
-  p1 = util.byte(p1 == nil and 0 or p1, "BuildCmd: P1")
-  p2 = util.byte(p2 == nil and 0 or p2, "BuildCmd: P2")
-  data = util.bytes(data, "BuildCmd: data", M.MAX_NC)
-  if le ~= nil then le = util.int(le, "BuildCmd: Le", 0, M.MAX_NE) end
-  set_command(s, cla, ins, p1, p2, data, le, false)
-  clear_reply(s)
+  local s = states[self] or self_state(self, "BuildCmd")
+  -- each check falls back to util's, which raises with its message
+  cla = byte_of[cla] or util.byte(cla, "BuildCmd: CLA")
+  ins = byte_of[ins] or util.byte(ins, "BuildCmd: INS")
+  if p1 == nil then p1 = 0 else p1 = byte_of[p1] or util.byte(p1, "BuildCmd: P1") end
+  if p2 == nil then p2 = 0 else p2 = byte_of[p2] or util.byte(p2, "BuildCmd: P2") end
+  if data == nil then
+    data = ""
+  elseif type(data) ~= "string" or #data > M.MAX_NC then
+    data = util.bytes(data, "BuildCmd: data", M.MAX_NC)
+  end
+  if le ~= nil then le = byte_of[le] or int_in(le, 0, M.MAX_NE) or util.int(le, "BuildCmd: Le", 0, M.MAX_NE) end
+  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, false, nil
+  s.reply, s.reply_nad = "", nil
   return self
 end
 
@@ -518,6 +537,25 @@ function mt.__tostring(obj)
   local sw = status(s)
   return format("%s (case %s: %s%s)", NAME, case_label(s), shown,
     sw and format("; reply %04X", sw) or "")
+end
+
+-- ===========================================================================
+-- For iscard.transaction and iscard.iso7816 only (not part of the API): the
+-- state of each object, and the pieces they need without the checks of the
+-- public members, which their callers have already made.
+
+M._states = states
+M._apdu_of = apdu_of
+M._encode = encode
+M._is_extended = is_extended
+
+-- Replaces the command of ISCardCmd `c` by checked fields (data a string,
+-- never nil) and clears the reply, as BuildCmd does; returns `c`.
+function M._set(c, cla, ins, p1, p2, data, le)
+  local s = states[c]
+  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, false, nil
+  s.reply, s.reply_nad = "", nil
+  return c
 end
 
 --- Make an empty ISCardCmd (no command, no reply, Nad 0, AlternateClassId unset).

@@ -184,6 +184,38 @@ function M.byte(v, what, level)
   return b
 end
 
+--- `v` as an integer when it is a number with an integral value in lo..hi,
+-- else nil: what `int` accepts and returns, for a check that builds its
+-- error message only when it fails.
+-- @param v value to check
+-- @tparam integer lo
+-- @tparam integer hi
+-- @treturn integer|nil
+function M.int_in(v, lo, hi)
+  local i = type(v) == "number" and tointeger(v) or nil
+  if not i or i < lo or i > hi then return nil end
+  return i
+end
+
+--- A table mapping every integer lo..hi to itself. Indexing it with a value
+-- gives what `int(v, what, lo, hi)` would return, or nil where `int` would
+-- raise, with no function call: a float key with an integral value finds
+-- the integer's entry (so `t[5.0]` is the integer 5), and every other value
+-- misses. For small ranges (one array slot per value).
+-- @tparam integer lo
+-- @tparam integer hi
+-- @treturn table
+function M.int_table(lo, hi)
+  local t = {}
+  for i = lo, hi do t[i] = i end
+  return t
+end
+
+--- `int_table(0, 255)`: `byte_of[v]` is `byte(v)`'s result, or nil where
+-- `byte` would raise.
+-- @table byte_of
+M.byte_of = M.int_table(0, 255)
+
 --- Optional byte string of at most `max` bytes; nil and "" both mean "none" and
 -- come back as "".
 -- @param v value to check
