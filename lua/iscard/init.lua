@@ -130,7 +130,12 @@ function methods.options(self, opts)
   if type(opts) ~= "table" then
     error("options: table expected, got " .. type(opts), 2)
   end
-  local mine = card_options[self] or {}
+  local mine = card_options[self]
+  if mine then
+    transaction._forget(mine) -- its checked merge is cached; it changes now
+  else
+    mine = {}
+  end
   for k, v in pairs(opts) do mine[k] = v end
   card_options[self] = mine
   return self
@@ -139,19 +144,13 @@ end
 -- Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd.
 -- Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
 -- Le, chains long commands where needed (all switchable, see README).
--- A status word other than 9000 is not a failure.
+-- A status word other than 9000 is not a failure. The card's transmit is
+-- called as `self:transmit(apdu)`; the card's defaults are merged with
+-- `opts` there (and, when `opts` is nil, checked once per options call).
+-- A tail call, so that misuse errors point at the caller's line.
+local engine = transaction._engine
 function methods.Transaction(self, cmd, opts)
-  local defaults = card_options[self]
-  if defaults then
-    local merged = {}
-    for k, v in pairs(defaults) do merged[k] = v end
-    for k, v in pairs(opts or {}) do merged[k] = v end
-    -- trace = false in a call switches off the card's trace function
-    if merged.trace == false then merged.trace = nil end
-    opts = merged
-  end
-  local card = self
-  return transaction.run(function(apdu) return card:transmit(apdu) end, cmd, opts, self)
+  return engine(nil, self, cmd, opts, card_options[self], self, 2)
 end
 
 return M
