@@ -37,6 +37,14 @@ local MAX_NC, MAX_NE = cmdm.MAX_NC, cmdm.MAX_NE
 
 local states = setmetatable({}, { __mode = "k" })
 
+-- Each builder checks its arguments with a table lookup first (`byte_of`,
+-- `ne_of`: the accepted values, as integers) and calls the helpers below only
+-- when that misses, for their messages; it fills the ISCardCmd through
+-- cmd.lua's `_set`, since everything `BuildCmd` would check is checked here.
+local byte_of = util.byte_of
+local ne_of = util.int_table(0, 256) -- the Ne of a short APDU, and 0
+local cmd_states, set = cmdm._states, cmdm._set
+
 -- Helpers below are called directly by a builder: level 3 blames the caller
 -- of the builder (helper <- builder <- caller); util's checks count one more.
 
@@ -57,7 +65,12 @@ local function le(v, m, what)
 end
 
 local function check_data(v, m, what, required)
-  local d = util.bytes(v, m .. ": " .. what, MAX_NC, 3)
+  local d = v
+  if d == nil then
+    d = ""
+  elseif type(d) ~= "string" or #d > MAX_NC then
+    d = util.bytes(v, m .. ": " .. what, MAX_NC, 3) -- raises
+  end
   if required and d == "" then
     error(format("%s: %s is required (a non-empty binary string)", m, what), 3)
   end
@@ -102,16 +115,12 @@ end
 
 local methods = {}
 
-local function build(s, c, ins, p1, p2, data, n)
-  return c:BuildCmd(s.cla, ins, p1, p2, data, n)
-end
-
 --- Set the CLA used by every later builder call of this object (starts as 00).
 -- @tparam integer cla class byte
 -- @return self
 function methods:SetDefaultClassId(cla)
-  local s = self_state(self, "SetDefaultClassId")
-  s.cla = byte(cla, "SetDefaultClassId", "class")
+  local s = states[self] or self_state(self, "SetDefaultClassId")
+  s.cla = byte_of[cla] or byte(cla, "SetDefaultClassId", "class")
   return self
 end
 
@@ -123,13 +132,14 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:AppendRecord(refctrl, record, cmd)
   local m = "AppendRecord"
-  local s = self_state(self, m)
-  local p2 = byte(refctrl, m, "reference control (P2)")
+  local s = states[self] or self_state(self, m)
+  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
   if p2 % 8 ~= 0 or p2 >= 0xF8 then -- p2 & 0x07, p2 >> 3 == 31
     error(format("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2), 2)
   end
   local data = check_data(record, m, "record", true)
-  return build(s, target(cmd, m), 0xE2, 0x00, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xE2, 0x00, p2, data, nil)
 end
 
 --- ERASE BINARY (INS 0E).
@@ -141,11 +151,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:EraseBinary(p1, p2, data, cmd)
   local m = "EraseBinary"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  binary_p1(p1, m)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  if p1 >= 0x80 then binary_p1(p1, m) end
   data = check_data(data, m, "data", false)
-  return build(s, target(cmd, m), 0x0E, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x0E, p1, p2, data, nil)
 end
 
 --- EXTERNAL AUTHENTICATE (INS 82): the host proves itself.
@@ -156,10 +167,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ExternalAuthenticate(algorithm, secret, challenge, cmd)
   local m = "ExternalAuthenticate"
-  local s = self_state(self, m)
-  local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[algorithm] or byte(algorithm, m, "algorithm reference (P1)")
+  local p2 = byte_of[secret] or byte(secret, m, "secret reference (P2)")
   local data = check_data(challenge, m, "challenge", false)
-  return build(s, target(cmd, m), 0x82, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x82, p1, p2, data, nil)
 end
 
 --- GET CHALLENGE (INS 84, P1 P2 00 00).
@@ -168,9 +181,10 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:GetChallenge(expected, cmd)
   local m = "GetChallenge"
-  local s = self_state(self, m)
-  local n = le(expected, m, "bytes expected")
-  return build(s, target(cmd, m), 0x84, 0x00, 0x00, nil, n)
+  local s = states[self] or self_state(self, m)
+  local n = expected == nil and 0 or ne_of[expected] or le(expected, m, "bytes expected")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x84, 0x00, 0x00, "", n)
 end
 
 --- GET DATA (INS CA): P1-P2 name the data object (tag).
@@ -181,10 +195,11 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:GetData(p1, p2, bytes, cmd)
   local m = "GetData"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  local n = le(bytes, m, "bytes to get")
-  return build(s, target(cmd, m), 0xCA, p1, p2, nil, n)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to get")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xCA, p1, p2, "", n)
 end
 
 --- GET RESPONSE (INS C0). Transaction sends these on its own after 61xx;
@@ -196,10 +211,11 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:GetResponse(p1, p2, length, cmd)
   local m = "GetResponse"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  local n = le(length, m, "data length")
-  return build(s, target(cmd, m), 0xC0, p1, p2, nil, n)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  local n = length == nil and 0 or ne_of[length] or le(length, m, "data length")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xC0, p1, p2, "", n)
 end
 
 --- INTERNAL AUTHENTICATE (INS 88): the card authenticates itself.
@@ -211,11 +227,13 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:InternalAuthenticate(algorithm, secret, challenge, reply, cmd)
   local m = "InternalAuthenticate"
-  local s = self_state(self, m)
-  local p1, p2 = byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[algorithm] or byte(algorithm, m, "algorithm reference (P1)")
+  local p2 = byte_of[secret] or byte(secret, m, "secret reference (P2)")
   local data = check_data(challenge, m, "challenge", true)
-  local n = le(reply, m, "reply bytes")
-  return build(s, target(cmd, m), 0x88, p1, p2, data, n)
+  local n = reply == nil and 0 or ne_of[reply] or le(reply, m, "reply bytes")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x88, p1, p2, data, n)
 end
 
 --- MANAGE CHANNEL (INS 70). Opening with channel 00 lets the card choose
@@ -228,8 +246,9 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ManageChannel(state, channel, cmd)
   local m = "ManageChannel"
-  local s = self_state(self, m)
-  local p1, p2 = byte(state, m, "channel state (P1)"), byte(channel, m, "channel (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[state] or byte(state, m, "channel state (P1)")
+  local p2 = byte_of[channel] or byte(channel, m, "channel (P2)")
   if p1 ~= 0x00 and p1 ~= 0x80 then
     error(format("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1), 2)
   end
@@ -237,7 +256,8 @@ function methods:ManageChannel(state, channel, cmd)
     error(format("%s: channel %d is outside 0..19", m, p2), 2)
   end
   local n = (p1 == 0x00 and p2 == 0x00) and 1 or nil
-  return build(s, target(cmd, m), 0x70, p1, p2, nil, n)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x70, p1, p2, "", n)
 end
 
 --- PUT DATA (INS DA).
@@ -248,10 +268,11 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:PutData(p1, p2, data, cmd)
   local m = "PutData"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
   data = check_data(data, m, "data", true)
-  return build(s, target(cmd, m), 0xDA, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xDA, p1, p2, data, nil)
 end
 
 --- READ BINARY (INS B0).
@@ -262,11 +283,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ReadBinary(p1, p2, bytes, cmd)
   local m = "ReadBinary"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  binary_p1(p1, m)
-  local n = le(bytes, m, "bytes to read")
-  return build(s, target(cmd, m), 0xB0, p1, p2, nil, n)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  if p1 >= 0x80 then binary_p1(p1, m) end
+  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xB0, p1, p2, "", n)
 end
 
 --- READ RECORD(S) (INS B2).
@@ -277,11 +299,13 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ReadRecord(record, refctrl, bytes, cmd)
   local m = "ReadRecord"
-  local s = self_state(self, m)
-  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[record] or byte(record, m, "record (P1)")
+  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
   record_p2(p1, p2, m, 6, 0x04)
-  local n = le(bytes, m, "bytes to read")
-  return build(s, target(cmd, m), 0xB2, p1, p2, nil, n)
+  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xB2, p1, p2, "", n)
 end
 
 --- SELECT (INS A4).
@@ -294,11 +318,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:SelectFile(p1, p2, data, bytes, cmd)
   local m = "SelectFile"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
   data = check_data(data, m, "data", false)
-  local n = le(bytes, m, "bytes to read")
-  return build(s, target(cmd, m), 0xA4, p1, p2, data, n ~= 0 and n or nil)
+  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xA4, p1, p2, data, n ~= 0 and n or nil)
 end
 
 --- UPDATE BINARY (INS D6).
@@ -309,11 +334,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:UpdateBinary(p1, p2, data, cmd)
   local m = "UpdateBinary"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  binary_p1(p1, m)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  if p1 >= 0x80 then binary_p1(p1, m) end
   data = check_data(data, m, "data", true)
-  return build(s, target(cmd, m), 0xD6, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xD6, p1, p2, data, nil)
 end
 
 --- UPDATE RECORD (INS DC).
@@ -325,11 +351,13 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:UpdateRecord(record, refctrl, data, cmd)
   local m = "UpdateRecord"
-  local s = self_state(self, m)
-  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[record] or byte(record, m, "record (P1)")
+  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
   record_p2(p1, p2, m, 4, 0x04)
   data = check_data(data, m, "data", true)
-  return build(s, target(cmd, m), 0xDC, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xDC, p1, p2, data, nil)
 end
 
 --- VERIFY (INS 20, P1 00). Without data (case 1) the card reports whether
@@ -340,10 +368,11 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:Verify(refctrl, pin, cmd)
   local m = "Verify"
-  local s = self_state(self, m)
-  local p2 = byte(refctrl, m, "reference control (P2)")
+  local s = states[self] or self_state(self, m)
+  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
   local data = check_data(pin, m, "data", false)
-  return build(s, target(cmd, m), 0x20, 0x00, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0x20, 0x00, p2, data, nil)
 end
 
 --- WRITE BINARY (INS D0).
@@ -354,11 +383,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:WriteBinary(p1, p2, data, cmd)
   local m = "WriteBinary"
-  local s = self_state(self, m)
-  p1, p2 = byte(p1, m, "P1"), byte(p2, m, "P2")
-  binary_p1(p1, m)
+  local s = states[self] or self_state(self, m)
+  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  if p1 >= 0x80 then binary_p1(p1, m) end
   data = check_data(data, m, "data", true)
-  return build(s, target(cmd, m), 0xD0, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xD0, p1, p2, data, nil)
 end
 
 --- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
@@ -369,11 +399,13 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:WriteRecord(record, refctrl, data, cmd)
   local m = "WriteRecord"
-  local s = self_state(self, m)
-  local p1, p2 = byte(record, m, "record (P1)"), byte(refctrl, m, "reference control (P2)")
+  local s = states[self] or self_state(self, m)
+  local p1 = byte_of[record] or byte(record, m, "record (P1)")
+  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
   record_p2(p1, p2, m, 4, 0x04)
   data = check_data(data, m, "data", true)
-  return build(s, target(cmd, m), 0xD2, p1, p2, data, nil)
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xD2, p1, p2, data, nil)
 end
 
 --- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `data` (a
@@ -385,10 +417,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:envelope(data, bytes, cmd)
   local m = "envelope"
-  local s = self_state(self, m)
+  local s = states[self] or self_state(self, m)
   data = check_data(data, m, "data", true)
-  local n = bytes ~= nil and le(bytes, m, "bytes expected") or nil
-  return build(s, target(cmd, m), 0xC2, 0x00, 0x00, data, n)
+  local n = nil
+  if bytes ~= nil then n = ne_of[bytes] or le(bytes, m, "bytes expected") end
+  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+  return set(cmd, s.cla, 0xC2, 0x00, 0x00, data, n)
 end
 
 local mt = { __name = NAME }
