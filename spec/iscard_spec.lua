@@ -6,6 +6,16 @@ local bed = require "support.bed"
 local E = iscard.errors
 local R0, R1 = bed.readers[1], bed.readers[2]
 local ATR = "\59\128\128\1\1"
+-- Another process takes the lock on reader 0: it would wait for ever if a
+-- lock of ours had survived (bed.spawn's timeout ends it, and wait fails).
+local LOCK_IN_CHILD = ([[
+  local iscard = require "iscard"
+  local card = assert(iscard.ISCard())
+  assert(card:AttachByReader(%q))
+  assert(card:LockSCard())
+  print("locked")
+  card:close()
+]]):format(R0)
 
 -- Asserts a PC/SC failure: nil, "NAME: ...", code.
 local function fails_with(name, ok, msg, code)
@@ -298,10 +308,7 @@ describe("LockSCard / UnlockSCard", function()
     assert.are.equal("iscard.ISCard (attached: " .. R0 .. ", locked)", tostring(a))
     a:Detach()
     assert.is_false(a.locked)
-    local b = bed.attach(R0)
-    assert(b:LockSCard()) -- would block forever if a's lock survived
-    assert(b:UnlockSCard())
-    b:Detach()
+    assert.are.equal("locked\n", bed.spawn(LOCK_IN_CHILD).wait())
   end)
 end)
 
@@ -317,6 +324,7 @@ describe("AttachByHandle", function()
     assert.are.equal(R0, b.reader)
     assert.are.equal("k\144\0", bed.raw(b, bed.echo_apdu("k")))
     assert.has_error(function() b:Detach(iscard.RESET) end)
+    assert.has_error(function() b:ReAttach() end)
     assert(b:Detach())
     assert.are.equal("o\144\0", bed.raw(owner, bed.echo_apdu("o")))
     -- Neither GC nor close of a borrower touches the owner's handle.
@@ -450,14 +458,8 @@ describe("release", function()
   end)
 
   it("gives back every context, handle and descriptor after 300 objects", function()
-    local function fds()
-      local p = assert(io.popen("ls /proc/" .. bed.pid() .. "/fd | wc -l"))
-      local n = tonumber(p:read("*a"))
-      p:close()
-      return n
-    end
     collectgarbage(); collectgarbage()
-    local before = fds()
+    local before = bed.fds()
     -- in a function of its own, so no stack slot of this one still holds a
     -- card when the collector runs (Lua 5.3 marks a running frame whole)
     local function churn()
@@ -468,7 +470,7 @@ describe("release", function()
     end
     churn()
     collectgarbage(); collectgarbage()
-    assert.are.equal(before, fds())
+    assert.are.equal(before, bed.fds())
     assert.is_true(exclusive_possible())
   end)
 
@@ -476,8 +478,113 @@ describe("release", function()
     local card = bed.attach(R0)
     assert(card:LockSCard())
     card:close()
+    assert.are.equal("locked\n", bed.spawn(LOCK_IN_CHILD).wait())
+  end)
+end)
+
+describe("a lock held by another ISCard of the same Lua state", function()
+  -- pcsc-lite makes the process's other handles wait for the lock; with one
+  -- Lua state running one call at a time that wait would never end.
+  it("makes the other objects' calls fail at once instead of waiting for ever", function()
+    local a = bed.attach(R0)
     local b = bed.attach(R0)
+    local other = bed.attach(R1)
+    assert(a:LockSCard())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:transmit(bed.echo_apdu("b")))
+    fails_with("SCARD_E_SHARING_VIOLATION", b:Transaction(iscard.ISCardCmd():BuildCmd(0x80, 0x01)))
+    fails_with("SCARD_E_SHARING_VIOLATION", b:LockSCard())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:ReAttach())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:Detach(iscard.RESET))
+    fails_with("SCARD_E_SHARING_VIOLATION", b:get_Status())
+    fails_with("SCARD_E_SHARING_VIOLATION", b:get_Atr())
+    assert.is_nil(b.Status)
+    local c = assert(iscard.ISCard())
+    local ok, msg, code = c:AttachByReader(R0)
+    fails_with("SCARD_E_SHARING_VIOLATION", ok, msg, code)
+    assert.matches("locked by another ISCard of this Lua state", msg, 1, true)
+    -- the lock holder itself, a borrower of its handle and the other reader are fine
+    assert.are.equal("a\144\0", bed.raw(a, bed.echo_apdu("a")))
+    local borrower = assert(iscard.ISCard())
+    assert(borrower:AttachByHandle(a.CardHandle))
+    assert.are.equal("h\144\0", bed.raw(borrower, bed.echo_apdu("h")))
+    assert.are.equal("o\144\0", bed.raw(other, bed.echo_apdu("o")))
+    assert(a:UnlockSCard())
+    assert.are.equal("b\144\0", bed.raw(b, bed.echo_apdu("b")))
+    assert(c:AttachByReader(R0))
+    -- a lock that ends with its object (GC) frees the others too
     assert(b:LockSCard())
-    b:close()
+    b = nil -- luacheck: ignore
+    collectgarbage(); collectgarbage()
+    assert.are.equal("c\144\0", bed.raw(c, bed.echo_apdu("c")))
+    a:Detach(); c:Detach(); borrower:Detach(); other:Detach()
+  end)
+
+  it("Detach with LEAVE still works for the others", function()
+    local a = bed.attach(R0)
+    local b = bed.attach(R0)
+    assert(a:LockSCard())
+    assert.are.equal(b, b:Detach())
+    assert(a:UnlockSCard())
+    a:Detach()
+  end)
+end)
+
+describe("status_change and wait", function()
+  it("report the state of both readers", function()
+    local st = assert(iscard.status_change(nil, 0, { { reader = R0 }, { reader = R1 } }))
+    for i = 1, 2 do
+      assert.are.equal(ATR, st[i].atr)
+      assert.is_true(math.floor(st[i].event / iscard.reader_states.PRESENT) % 2 == 1)
+    end
+  end)
+
+  it("time out with SCARD_E_TIMEOUT when nothing changes", function()
+    local e = { reader = R0 }
+    assert(iscard.status_change(nil, 0, { e }))
+    e.current = e.event
+    fails_with("SCARD_E_TIMEOUT", iscard.status_change(nil, 50, { e }))
+    fails_with("SCARD_E_TIMEOUT", iscard.wait(R0, false, 50))
+    assert.is_true(iscard.wait(R0, true, 50))
+  end)
+
+  it("flag an unknown reader", function()
+    fails_with("SCARD_E_UNKNOWN_READER", iscard.status_change(nil, 0, { { reader = "No Such Reader" } }))
+    fails_with("SCARD_E_UNKNOWN_READER", iscard.wait("No Such Reader", true, 50))
+  end)
+
+  it("raise on bad entries, and never use the script's strings behind its back", function()
+    local seventeen = {}
+    for i = 1, 17 do seventeen[i] = { reader = R0 } end
+    assert.has_error(function() iscard.status_change(nil, 0, seventeen) end)
+    assert.has_error(function() iscard.status_change(nil, 0, {}) end)
+    assert.has_error(function() iscard.status_change(nil, 0, { { reader = ("r"):rep(129) } }) end)
+    assert.has_error(function() iscard.status_change(nil, 0, { { reader = "a\0b" } }) end)
+    assert.has_error(function() iscard.status_change(nil, 0, { "x" }) end)
+    -- fields come by raw access: an __index that makes fresh strings and
+    -- collects garbage has no say
+    local tricky = setmetatable({}, { __index = function(_, k)
+      collectgarbage()
+      if k == "reader" then return R0 .. "" end
+      return 0
+    end })
+    assert.has_error(function() iscard.status_change(nil, 0, { tricky }) end)
+  end)
+end)
+
+describe("protocols", function()
+  it("attach RAW when asked, and report it with the COM value", function()
+    local card = assert(iscard.ISCard())
+    local ok, msg, code = card:AttachByReader(R0, iscard.SHARED, iscard.RAW)
+    if ok then
+      assert.are.equal(iscard.RAW, card.Protocol)
+      -- pcsc-lite keeps a card's protocol until it is reset: reset it, or
+      -- every later T=1 attach fails with SCARD_E_PROTO_MISMATCH
+      assert(card:Detach(iscard.RESET))
+    else
+      fails_with("SCARD_E_PROTO_MISMATCH", ok, msg, code)
+    end
+    assert(card:AttachByReader(R0, iscard.SHARED, iscard.T1))
+    assert.are.equal(iscard.T1, card.Protocol)
+    card:Detach()
   end)
 end)

@@ -38,7 +38,7 @@ describe("the seed's six steps", function()
     assert.are.equal("iscard.ISCard (closed)", tostring(card))
   end)
 
-  it("step 2 fails as a value for an unknown reader and for no card", function()
+  it("step 2 fails as a value for an unknown reader", function()
     local card = assert(iscard.ISCard())
     local ok, msg, code = card:AttachByReader("Nobody's Reader")
     assert.is_nil(ok)

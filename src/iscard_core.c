@@ -108,6 +108,17 @@ static unsigned long code32(LONG rv) {
 /* Pushes nil, "NAME: text (where)", code and returns 3. */
 static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
   unsigned long code = code32(rv);
+#ifdef _WIN32
+  /* WinSCard reports some failures with plain Windows error codes; give
+   * them the PC/SC names the same failure has on other platforms. */
+  switch (code) {
+    case ERROR_INVALID_HANDLE: code = 0x80100003UL; break;    /* INVALID_HANDLE */
+    case ERROR_INVALID_PARAMETER: code = 0x80100004UL; break; /* INVALID_PARAMETER */
+    case ERROR_NOT_SUPPORTED: code = 0x8010001FUL; break;     /* UNSUPPORTED_FEATURE */
+    case ERROR_BROKEN_PIPE: code = 0x8010001EUL; break;       /* SERVICE_STOPPED */
+    default: break;
+  }
+#endif
   const ErrorName *e = find_error(code);
   lua_pushnil(L);
   if (e != NULL) {
@@ -229,10 +240,71 @@ static lua_Integer contexts_held(lua_State *L, int delta) {
   return n;
 }
 
+/* Which ISCard of this Lua state holds the lock (SCardBeginTransaction) on
+ * which reader: a weak-valued table in the registry, reader -> ISCard.
+ * pcsc-lite makes every other handle of the process wait while one holds
+ * the lock -- connect, transmit, status, reconnect, lock -- and a Lua state
+ * runs one call at a time, so such a wait would never end.  Those calls ask
+ * here first and fail with SCARD_E_SHARING_VIOLATION instead. */
+#define ISCARD_LOCKS_KEY "iscard.locks"
+
+static void push_locks(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+  if (lua_istable(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+}
+
+/* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
+static void set_lock(lua_State *L, ISCard *c, int obj_index) {
+  ISCard *holder;
+  if (c->reader[0] == '\0') return;
+  push_locks(L);
+  if (obj_index != 0) {
+    lua_pushvalue(L, obj_index);
+    lua_setfield(L, -2, c->reader);
+  } else {
+    lua_getfield(L, -1, c->reader);
+    holder = (ISCard *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (holder == c) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, c->reader);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* When another ISCard of this state holds the lock on reader (through
+ * another handle than h), pushes nil, message, code and returns 3. */
+static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
+                            SCARDHANDLE h, const char *where) {
+  const ISCard *holder;
+  push_locks(L);
+  lua_getfield(L, -1, reader);
+  holder = (const ISCard *)luaL_testudata(L, -1, ISCARD_MT);
+  lua_pop(L, 2);
+  if (holder == NULL || holder == c || !holder->has_ctx || !holder->attached ||
+      !holder->locked || strcmp(holder->reader, reader) != 0 ||
+      (h != 0 && holder->card == h))
+    return 0;
+  lua_pushfstring(L, "%s: the card in '%s' is locked by another ISCard of "
+                     "this Lua state, and pcscd would wait for ever", where,
+                  reader);
+  return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
+}
+
 /* Releases what the object holds, once, never raising: __gc, __close and
  * close() all come here.  Fields are cleared before each SCard call so a
  * second call (or an error inside the first) cannot release twice. */
 static void release(lua_State *L, ISCard *c) {
+  if (c->attached && c->locked) set_lock(L, c, 0);
   if (c->attached) {
     SCARDHANDLE h = c->card;
     int borrowed = c->borrowed, locked = c->locked;
@@ -335,9 +407,11 @@ static int m_attach_by_reader(lua_State *L) {
   SCARDHANDLE h = 0;
   DWORD active = 0;
   LONG rv;
+  int n;
   if (c->attached)
     return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
                          "(Detach first)");
+  if ((n = locked_elsewhere(L, c, name, 0, "AttachByReader")) != 0) return n;
   rv = SCardConnect(c->ctx, name, (DWORD)share, protocol_to_pcsc(proto), &h,
                     &active);
   if (rv != SCARD_S_SUCCESS) {
@@ -428,6 +502,11 @@ static int m_detach(lua_State *L) {
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
   SCARDHANDLE h = c->card;
   LONG rv = SCARD_S_SUCCESS;
+  int n;
+  if (disp != SCARD_LEAVE_CARD &&
+      (n = locked_elsewhere(L, c, c->reader, h, "Detach")) != 0)
+    return n;
+  if (c->locked) set_lock(L, c, 0);
   if (c->borrowed) {
     /* A borrowed handle belongs to its owner: Detach only lets go of it
      * (ending our lock, if we took one).  Any disposition other than LEAVE
@@ -465,8 +544,16 @@ static int m_reattach(lua_State *L) {
                                    "share mode");
   lua_Integer init = check_option(L, 3, 0, disposition_opts, "disposition");
   DWORD active = 0;
-  LONG rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init,
-                           &active);
+  LONG rv;
+  int n;
+  /* Reconnecting changes the owner's connection (share mode, protocol)
+   * behind its back, as Detach with a disposition would. */
+  if (c->borrowed)
+    return luaL_error(L, "iscard.ISCard: ReAttach of a handle attached by "
+                         "AttachByHandle (its owner reconnects it)");
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "ReAttach")) != 0)
+    return n;
+  rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init, &active);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
   c->share = (DWORD)share;
   c->active = active;
@@ -485,12 +572,16 @@ static int m_reattach(lua_State *L) {
 static int m_lock(lua_State *L) {
   ISCard *c = check_attached(L, "LockSCard");
   LONG rv;
+  int n;
   if (c->locked)
     return luaL_error(L, "iscard.ISCard: LockSCard while already locked "
                          "(locks do not nest; UnlockSCard first)");
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "LockSCard")) != 0)
+    return n;
   rv = SCardBeginTransaction(c->card);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "LockSCard");
   c->locked = 1;
+  set_lock(L, c, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -512,6 +603,7 @@ static int m_unlock(lua_State *L) {
   rv = SCardEndTransaction(c->card, (DWORD)disp);
   /* Whatever the outcome, the lock is over: a failed end (card removed or
    * reset) means pcscd has already dropped it. */
+  set_lock(L, c, 0);
   c->locked = 0;
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "UnlockSCard");
   lua_settop(L, 1);
@@ -534,10 +626,13 @@ static int m_transmit(lua_State *L) {
   const SCARD_IO_REQUEST *pci;
   DWORD rlen = (DWORD)sizeof c->rbuf;
   LONG rv;
+  int n;
   if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 2, lua_pushfstring(L,
         "command APDU of %d bytes (must be 4..%d)", (int)len,
         (int)MAX_BUFFER_SIZE_EXTENDED));
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "Transaction")) != 0)
+    return n;
   switch (c->active) {
     case SCARD_PROTOCOL_T0: pci = SCARD_PCI_T0; break;
     case SCARD_PROTOCOL_T1: pci = SCARD_PCI_T1; break;
@@ -618,7 +713,10 @@ static lua_Integer state_to_com(DWORD state, DWORD proto) {
 static int g_status(lua_State *L) {
   ISCard *c = check_attached(L, "Status");
   DWORD state = 0, proto = 0;
-  LONG rv = card_status(c, &state, &proto, NULL, NULL, NULL, 0);
+  LONG rv;
+  int n;
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "Status")) != 0) return n;
+  rv = card_status(c, &state, &proto, NULL, NULL, NULL, 0);
   if (rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD) {
     lua_pushinteger(L, 1); /* ABSENT, as design.md asks, not an error */
     return 1;
@@ -645,7 +743,10 @@ static int g_atr(lua_State *L) {
   ISCard *c = check_attached(L, "Atr");
   DWORD state = 0, proto = 0, alen = 0;
   BYTE atr[MAX_ATR_SIZE];
-  LONG rv = card_status(c, &state, &proto, atr, &alen, NULL, 0);
+  LONG rv;
+  int n;
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "Atr")) != 0) return n;
+  rv = card_status(c, &state, &proto, atr, &alen, NULL, 0);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Atr: SCardStatus");
   lua_pushlstring(L, (const char *)atr, alen);
   return 1;
@@ -778,35 +879,36 @@ static int with_context(lua_State *L, int arg, SCARDCONTEXT *ctx, int *temp) {
 /* readers([card]) -> array of reader names (empty when there are none) */
 static int l_readers(lua_State *L) {
   SCARDCONTEXT ctx;
-  int temp, n;
+  int temp, n, tries;
   DWORD len = 0;
-  char *buf;
+  char *buf = NULL;
   LONG rv;
   if ((n = with_context(L, 1, &ctx, &temp)) != 0) return n;
-  rv = SCardListReaders(ctx, NULL, NULL, &len);
-  if (rv == SCARD_S_SUCCESS) {
-    buf = (char *)malloc(len ? len : 1);
-    if (buf == NULL) rv = SCARD_E_NO_MEMORY;
-    else {
-      rv = SCardListReaders(ctx, NULL, buf, &len);
-      if (rv == SCARD_S_SUCCESS) {
-        lua_newtable(L);
-        n = 0;
-        for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
-             p += strlen(p) + 1) {
-          lua_pushstring(L, p);
-          lua_rawseti(L, -2, ++n);
-        }
-      }
-      free(buf);
-    }
+  /* A reader plugged in between the two calls makes the second one find
+   * the buffer too small: ask again. The buffer is a userdata, so a Lua
+   * error cannot leak it. */
+  for (tries = 0; tries < 3; tries++) {
+    rv = SCardListReaders(ctx, NULL, NULL, &len);
+    if (rv != SCARD_S_SUCCESS) break;
+    buf = (char *)lua_newuserdatauv(L, len ? len : 1, 0);
+    rv = SCardListReaders(ctx, NULL, buf, &len);
+    if (rv != SCARD_E_INSUFFICIENT_BUFFER) break;
+    lua_pop(L, 1);
   }
+  /* Released before anything below can raise. */
   if (temp) (void)SCardReleaseContext(ctx);
   if (rv == SCARD_E_NO_READERS_AVAILABLE) {
     lua_newtable(L);
     return 1;
   }
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "readers: SCardListReaders");
+  lua_newtable(L);
+  n = 0;
+  for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
+       p += strlen(p) + 1) {
+    lua_pushstring(L, p);
+    lua_rawseti(L, -2, ++n);
+  }
   return 1;
 }
 
@@ -817,6 +919,9 @@ static int l_readers(lua_State *L) {
  * timeout_ms < 0 waits forever. */
 static int l_status_change(lua_State *L) {
   SCARD_READERSTATE rs[ISCARD_MAX_WAIT];
+  /* Our own copies of the names: a string read from a table the script
+   * owns may be collected before SCardGetStatusChange is done with it. */
+  char names[ISCARD_MAX_WAIT][ISCARD_MAX_READERNAME + 1];
   SCARDCONTEXT ctx;
   int temp, n, i, r;
   lua_Integer timeout = luaL_checkinteger(L, 2);
@@ -826,13 +931,21 @@ static int l_status_change(lua_State *L) {
   luaL_argcheck(L, n >= 1 && n <= ISCARD_MAX_WAIT, 3, "1..16 reader entries");
   memset(rs, 0, sizeof rs);
   for (i = 0; i < n; i++) {
+    size_t len;
+    const char *name;
     lua_rawgeti(L, 3, i + 1);
     luaL_argcheck(L, lua_istable(L, -1), 3, "entries must be tables");
-    lua_getfield(L, -1, "reader");
-    if (lua_type(L, -1) != LUA_TSTRING)
-      return luaL_argerror(L, 3, "entry without a reader name");
-    rs[i].szReader = lua_tostring(L, -1); /* kept alive by the entry */
-    lua_getfield(L, -2, "current");
+    lua_pushliteral(L, "reader");
+    lua_rawget(L, -2);
+    name = lua_tolstring(L, -1, &len);
+    if (lua_type(L, -1) != LUA_TSTRING || len == 0 ||
+        len > ISCARD_MAX_READERNAME || strlen(name) != len)
+      return luaL_argerror(L, 3, "each entry needs a reader name of 1..128 "
+                                 "bytes without NUL");
+    memcpy(names[i], name, len + 1);
+    rs[i].szReader = names[i];
+    lua_pushliteral(L, "current");
+    lua_rawget(L, -3);
     rs[i].dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
     lua_pop(L, 3);
   }

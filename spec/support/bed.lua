@@ -31,6 +31,14 @@ function bed.pid()
   return bed._pid
 end
 
+--- How many file descriptors this process has open.
+function bed.fds()
+  local p = assert(io.popen("ls /proc/" .. bed.pid() .. "/fd | wc -l"))
+  local n = tonumber(p:read("*a"))
+  p:close()
+  return n
+end
+
 --- Sends raw bytes and returns the reply (asserting the exchange worked).
 function bed.raw(card, apdu)
   return assert(card:transmit(apdu))
@@ -78,7 +86,7 @@ function bed.inserted(reader)
   assert(iscard.wait(reader or bed.reader, true, 20000))
 end
 
---- Starts `lua -e code` in the background with the test bed's paths; its
+--- Starts Lua code in the background with the test bed's paths; its
 -- output goes to a temporary file; env adds environment variables.  Returns an object with :output() and
 -- :wait() (which returns the full output once the process has ended).
 function bed.spawn(code, env)
@@ -91,7 +99,8 @@ function bed.spawn(code, env)
   local done = out .. ".done"
   local vars = ""
   for k, v in pairs(env or {}) do vars = vars .. ("%s='%s' "):format(k, v) end
-  os.execute(("(%s%s %s > %s 2>&1; echo $? > %s) &"):format(vars, lua, script, out, done))
+  -- timeout: a child that hangs (a regression) must not outlive the run
+  os.execute(("(%stimeout 60 %s %s > %s 2>&1; echo $? > %s) &"):format(vars, lua, script, out, done))
   local p = {}
   function p.output()
     local h = io.open(out)
@@ -106,6 +115,8 @@ function bed.spawn(code, env)
     h:close()
     return true
   end
+  --- Waits until the child has ended (at most timeout_s, default 30) and
+  -- returns its whole output.
   function p.wait(timeout_s)
     local deadline = os.time() + (timeout_s or 30)
     while not p.done() do
