@@ -37,16 +37,9 @@ export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENC
 
 .PHONY: bench bench-deps bench-build
 
-# As root, install whatever Debian package is missing; otherwise only say.
+# As root, install whatever Debian package is missing (the Makefile's deps).
 bench-deps:
-	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)) \
-	      || { echo "apt-get install failed for:$$missing"; exit 1; }; \
-	  else echo "missing Debian packages (run as root to install):$$missing"; exit 1; fi; \
-	fi
+	@$(MAKE) --no-print-directory deps DEBS="$(BENCH_DEBS)"
 
 bench-build:
 	@mkdir -p $(BENCH_BUILD)

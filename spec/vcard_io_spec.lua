@@ -284,3 +284,27 @@ describe("iscard.vcard with a fake vpcd", function()
     x("\0\7\0\0")
   end)
 end)
+
+describe("bad durations", function()
+  local vio = require "iscard.vcard_io"
+  local vcard = require "iscard.vcard"
+
+  it("sleep refuses NaN, infinities, negatives and more than a day", function()
+    for _, v in ipairs { 0 / 0, math.huge, -math.huge, -1, 86400001 } do
+      assert.has_error(function() vio.sleep(v) end)
+    end
+    assert.is_true(vio.sleep(0))
+    assert.is_true(vio.sleep(0.5))
+  end)
+
+  it("card:remove and card:delay raise at the script's line, and round", function()
+    local card = vcard.new_card({ apdu = function() return "\144\0" end })
+    assert.has_error(function() card:remove(-5) end)
+    assert.has_error(function() card:delay(0 / 0) end)
+    assert.has_error(function() card:delay("10") end)
+    card:remove(0.5)
+    assert.are.equal(1, card._remove)
+    card:delay(2.4)
+    assert.are.equal(2, card._delay)
+  end)
+end)

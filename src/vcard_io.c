@@ -273,10 +273,17 @@ static int l_listen(lua_State *L)
 }
 
 /** sleep(ms) -> true, or false if cut short by a pending Lua hook */
+#define ISCARD_MAX_SLEEP_MS 86400000.0
+
 static int l_sleep(lua_State *L)
 {
     double ms = (double)luaL_checknumber(L, 1);
-    double deadline = mono_ms() + ms;
+    double deadline;
+    /* NaN, infinities and negative values would never end or overflow
+     * time_t; a day is longer than any card script needs. */
+    luaL_argcheck(L, ms >= 0 && ms <= ISCARD_MAX_SLEEP_MS, 1,
+                  "milliseconds must be 0..86400000");
+    deadline = mono_ms() + ms;
     for (;;) {
         struct timespec ts;
         double left = deadline - mono_ms();
@@ -286,9 +293,13 @@ static int l_sleep(lua_State *L)
         ts.tv_nsec = (long)((left - (double)ts.tv_sec * 1000.0) * 1e6);
         if (ts.tv_nsec >= 1000000000L)
             ts.tv_nsec = 999999999L;
-        if (nanosleep(&ts, NULL) != 0 && errno == EINTR && interrupted(L)) {
-            lua_pushboolean(L, 0);
-            return 1;
+        if (nanosleep(&ts, NULL) != 0) {
+            if (errno != EINTR)
+                break; /* cannot happen with the range checked above */
+            if (interrupted(L)) {
+                lua_pushboolean(L, 0);
+                return 1;
+            }
         }
     }
     lua_pushboolean(L, 1);

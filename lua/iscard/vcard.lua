@@ -75,15 +75,24 @@ Card.__index = Card
 -- (pcscd sees the reader empty), wait `ms` milliseconds, then reconnect
 -- (card inserted again).
 -- @tparam[opt=1000] number ms how long the card stays out
+-- Milliseconds as a whole number 0..86400000; anything else is the
+-- script's mistake, reported at its line, not a crash of the card later.
+local function check_ms(ms, what)
+  if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms > 86400000 then
+    error(format("%s: milliseconds 0..86400000 expected, got %s", what, tostring(ms)), 3)
+  end
+  return math.floor(ms + 0.5)
+end
+
 function Card:remove(ms)
-  self._remove = ms or 1000
+  self._remove = check_ms(ms or 1000, "card:remove")
 end
 
 --- Sleep `ms` milliseconds before sending the current reply (a slow card).
 -- Calls add up.
 -- @tparam number ms
 function Card:delay(ms)
-  self._delay = (self._delay or 0) + ms
+  self._delay = math.min((self._delay or 0) + check_ms(ms, "card:delay"), 86400000)
 end
 
 --- Change the ATR; it is sent the next time the reader asks for it
