@@ -34,6 +34,10 @@
 #if !defined(_DEFAULT_SOURCE)
 #define _DEFAULT_SOURCE 1 /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
 #endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+/* _POSIX_C_SOURCE alone hides the BSD socket types on macOS */
+#define _DARWIN_C_SOURCE 1 /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +55,12 @@
 #include <unistd.h>
 
 #include "compat.h"
+
+/* macOS (before 10.x) has no MSG_NOSIGNAL: SO_NOSIGPIPE on the socket
+ * keeps a write to a closed vpcd from raising SIGPIPE there. */
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 #define CONN_MT "iscard.vcard_io.conn"
 #define LISTENER_MT "iscard.vcard_io.listener"
@@ -104,6 +114,9 @@ static void set_nodelay(int fd)
 {
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+    (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
 }
 
 static void set_quickack(int fd)
