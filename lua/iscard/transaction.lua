@@ -411,9 +411,8 @@ end
 -- @tparam function transmit raw exchange: `transmit(apdu) -> reply | nil, msg, code`
 -- @tparam iscard.ISCardCmd cmd the command; receives the reply
 -- @tparam[opt] table opts options as above
--- @param[opt=true] success what to return on success: `ISCard:Transaction`
---   passes the card and tail-calls `run`, so that misuse errors point at the
---   user's line
+-- @param[opt=true] success what to return on success (`ISCard:Transaction`
+--   returns the card: it runs the same engine, calling `card:transmit`)
 -- @return[1] `success`
 -- @return[2] nil
 -- @treturn[2] string `"NAME: explanation"` (PC/SC's or ours)
