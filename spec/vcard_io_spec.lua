@@ -286,9 +286,7 @@ describe("iscard.vcard with a fake vpcd", function()
 end)
 
 describe("bad durations", function()
-  local vio = require "iscard.vcard_io"
   local vcard = require "iscard.vcard"
-
   it("sleep refuses NaN, infinities, negatives and more than a day", function()
     for _, v in ipairs { 0 / 0, math.huge, -math.huge, -1, 86400001 } do
       assert.has_error(function() vio.sleep(v) end)

@@ -263,15 +263,15 @@ static void push_locks(lua_State *L) {
 
 /* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
 static void set_lock(lua_State *L, ISCard *c, int obj_index) {
-  ISCard *holder;
   if (c->reader[0] == '\0') return;
   push_locks(L);
   if (obj_index != 0) {
     lua_pushvalue(L, obj_index);
     lua_setfield(L, -2, c->reader);
   } else {
+    const ISCard *holder;
     lua_getfield(L, -1, c->reader);
-    holder = (ISCard *)lua_touserdata(L, -1);
+    holder = (const ISCard *)lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (holder == c) {
       lua_pushnil(L);
