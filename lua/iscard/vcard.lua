@@ -71,10 +71,6 @@ M.hex = hex
 local Card = {}
 Card.__index = Card
 
---- Remove the card: after the current reply is sent, close the connection
--- (pcscd sees the reader empty), wait `ms` milliseconds, then reconnect
--- (card inserted again).
--- @tparam[opt=1000] number ms how long the card stays out
 -- Milliseconds as a whole number 0..86400000; anything else is the
 -- script's mistake, reported at its line, not a crash of the card later.
 local function check_ms(ms, what)
@@ -84,6 +80,10 @@ local function check_ms(ms, what)
   return math.floor(ms + 0.5)
 end
 
+--- Remove the card: after the current reply is sent, close the connection
+-- (pcscd sees the reader empty), wait `ms` milliseconds, then reconnect
+-- (card inserted again).
+-- @tparam[opt=1000] number ms how long the card stays out
 function Card:remove(ms)
   self._remove = check_ms(ms or 1000, "card:remove")
 end
