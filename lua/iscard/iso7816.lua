@@ -326,39 +326,67 @@ function methods:SelectFile(p1, p2, data, bytes, cmd)
   return set(cmd, s.cla, 0xA4, p1, p2, data, n ~= 0 and n or nil)
 end
 
+-- UPDATE and WRITE differ only in INS (and in what the card does), for
+-- binary and for record files alike: one maker for each pair.
+local function binary_writer(m, ins)
+  return function(self, p1, p2, data, cmd)
+    local s = states[self] or self_state(self, m)
+    p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+    if p1 >= 0x80 then binary_p1(p1, m) end
+    data = check_data(data, m, "data", true)
+    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+    return set(cmd, s.cla, ins, p1, p2, data, nil)
+  end
+end
+
+local function record_writer(m, ins)
+  return function(self, record, refctrl, data, cmd)
+    local s = states[self] or self_state(self, m)
+    local p1 = byte_of[record] or byte(record, m, "record (P1)")
+    local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
+    record_p2(p1, p2, m, 4, 0x04)
+    data = check_data(data, m, "data", true)
+    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+    return set(cmd, s.cla, ins, p1, p2, data, nil)
+  end
+end
+
 --- UPDATE BINARY (INS D6).
+-- @function UpdateBinary
 -- @tparam integer p1
 -- @tparam integer p2
 -- @tparam string data the new data units
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:UpdateBinary(p1, p2, data, cmd)
-  local m = "UpdateBinary"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  if p1 >= 0x80 then binary_p1(p1, m) end
-  data = check_data(data, m, "data", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xD6, p1, p2, data, nil)
-end
+methods.UpdateBinary = binary_writer("UpdateBinary", 0xD6)
+
+--- WRITE BINARY (INS D0).
+-- @function WriteBinary
+-- @tparam integer p1
+-- @tparam integer p2
+-- @tparam string data data units to write
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+methods.WriteBinary = binary_writer("WriteBinary", 0xD0)
 
 --- UPDATE RECORD (INS DC).
+-- @function UpdateRecord
 -- @tparam integer record P1: 00 = current record, else a record number
 -- @tparam integer refctrl P2: SFI in bits 8-4; bits 3-1: 000 first, 001 last,
 --   010 next, 011 previous, 100 number in P1
 -- @tparam string data the record
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:UpdateRecord(record, refctrl, data, cmd)
-  local m = "UpdateRecord"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[record] or byte(record, m, "record (P1)")
-  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-  record_p2(p1, p2, m, 4, 0x04)
-  data = check_data(data, m, "data", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xDC, p1, p2, data, nil)
-end
+methods.UpdateRecord = record_writer("UpdateRecord", 0xDC)
+
+--- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
+-- @function WriteRecord
+-- @tparam integer record
+-- @tparam integer refctrl
+-- @tparam string data
+-- @tparam[opt] iscard.ISCardCmd cmd
+-- @treturn iscard.ISCardCmd
+methods.WriteRecord = record_writer("WriteRecord", 0xD2)
 
 --- VERIFY (INS 20, P1 00). Without data (case 1) the card reports whether
 -- verification is needed (9000) or how many tries are left (63Cx).
@@ -373,39 +401,6 @@ function methods:Verify(refctrl, pin, cmd)
   local data = check_data(pin, m, "data", false)
   if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
   return set(cmd, s.cla, 0x20, 0x00, p2, data, nil)
-end
-
---- WRITE BINARY (INS D0).
--- @tparam integer p1
--- @tparam integer p2
--- @tparam string data data units to write
--- @tparam[opt] iscard.ISCardCmd cmd
--- @treturn iscard.ISCardCmd
-function methods:WriteBinary(p1, p2, data, cmd)
-  local m = "WriteBinary"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  if p1 >= 0x80 then binary_p1(p1, m) end
-  data = check_data(data, m, "data", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xD0, p1, p2, data, nil)
-end
-
---- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
--- @tparam integer record
--- @tparam integer refctrl
--- @tparam string data
--- @tparam[opt] iscard.ISCardCmd cmd
--- @treturn iscard.ISCardCmd
-function methods:WriteRecord(record, refctrl, data, cmd)
-  local m = "WriteRecord"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[record] or byte(record, m, "record (P1)")
-  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-  record_p2(p1, p2, m, 4, 0x04)
-  data = check_data(data, m, "data", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xD2, p1, p2, data, nil)
 end
 
 --- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `data` (a
