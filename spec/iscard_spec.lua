@@ -18,11 +18,7 @@ local LOCK_IN_CHILD = ([[
 ]]):format(R0)
 
 -- Asserts a PC/SC failure: nil, "NAME: ...", code.
-local function fails_with(name, ok, msg, code)
-  assert.is_nil(ok, "expected " .. name .. ", got success")
-  assert.are.equal(name, msg:match("^([%w_]+):"), msg)
-  assert.are.equal(E[name], code)
-end
+local fails_with = require("support.oracle").failure_check(E)
 
 describe("module", function()
   it("has the seed's constants with their COM values", function()

@@ -39,11 +39,7 @@ end
 
 local function cmd(...) return cmdm.new():BuildCmd(...) end
 
-local function fails_with(name, ok, msg, code)
-  assert.is_nil(ok)
-  assert.matches("^" .. name .. ": ", msg)
-  assert.equal(E[name], code)
-end
+local fails_with = require("support.oracle").failure_check(E)
 
 describe("Transaction basics", function()
   it("sends the command byte for byte and stores the reply", function()

@@ -17,11 +17,7 @@ local function be(s, i, n)
   return v
 end
 
-local function fails_with(name, ok, msg, code)
-  assert.is_nil(ok, "expected " .. name .. ", got success")
-  assert.equal(name, msg:match("^([%w_]+):"), msg)
-  assert.equal(E[name], code)
-end
+local fails_with = require("support.oracle").failure_check(E)
 
 describe("ISO layer on pcscd + vpcd", function()
   local card

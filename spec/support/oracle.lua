@@ -1,6 +1,9 @@
 -- What the test card's data should look like, computed independently of
 -- spec/cards/iso.lua (which has its own code for it): a test that used the
--- card's code to check the card would prove nothing.
+-- card's code to check the card would prove nothing.  And what a failure
+-- returned as a value looks like.
+local assert = require "luassert"
+
 local oracle = {}
 
 --- n bytes of the card's data pattern: byte i is (from + i) % 251, so a
@@ -19,6 +22,17 @@ function oracle.adler32(s)
     b = (b + a) % 65521
   end
   return b * 65536 + a
+end
+
+--- The check that a call failed as a value: nil, "NAME: ...", code, with
+-- NAME and code from the error table `errors` (name -> code).
+-- @return function(name, ok, msg, code)
+function oracle.failure_check(errors)
+  return function(name, ok, msg, code)
+    assert.is_nil(ok, "expected " .. name .. ", got success")
+    assert.are.equal(name, msg:match("^([%w_]+):"), msg)
+    assert.are.equal(errors[name], code)
+  end
 end
 
 return oracle
