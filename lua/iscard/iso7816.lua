@@ -187,36 +187,35 @@ function methods:GetChallenge(expected, cmd)
   return set(cmd, s.cla, 0x84, 0x00, 0x00, "", n)
 end
 
+-- GET DATA and GET RESPONSE: P1, P2 and Ne, differing only in INS.
+local function p1p2_getter(m, ins, what)
+  return function(self, p1, p2, bytes, cmd)
+    local s = states[self] or self_state(self, m)
+    p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+    local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, what)
+    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
+    return set(cmd, s.cla, ins, p1, p2, "", n)
+  end
+end
+
 --- GET DATA (INS CA): P1-P2 name the data object (tag).
+-- @function GetData
 -- @tparam integer p1
 -- @tparam integer p2
 -- @tparam[opt=0] integer bytes Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:GetData(p1, p2, bytes, cmd)
-  local m = "GetData"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to get")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xCA, p1, p2, "", n)
-end
+methods.GetData = p1p2_getter("GetData", 0xCA, "bytes to get")
 
 --- GET RESPONSE (INS C0). Transaction sends these on its own after 61xx;
 -- this builder is for doing it by hand (with `get_response = false`).
+-- @function GetResponse
 -- @tparam integer p1 normally 00
 -- @tparam integer p2 normally 00
 -- @tparam[opt=0] integer length Ne, normally the xx of 61xx
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:GetResponse(p1, p2, length, cmd)
-  local m = "GetResponse"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  local n = length == nil and 0 or ne_of[length] or le(length, m, "data length")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xC0, p1, p2, "", n)
-end
+methods.GetResponse = p1p2_getter("GetResponse", 0xC0, "data length")
 
 --- INTERNAL AUTHENTICATE (INS 88): the card authenticates itself.
 -- @tparam integer algorithm P1
