@@ -102,7 +102,9 @@ describe("iscard.vcard_io", function()
     local dt = vio.now() - t0
     assert.is_nil(r)
     assert.are.equal("timeout", why)
-    assert.is_true(dt >= 45 and dt < 500, "waited " .. dt .. " ms")
+    -- at least the timeout; the upper bound only catches a timeout ignored
+    -- (a loaded machine may add seconds, so it is generous)
+    assert.is_true(dt >= 45 and dt < 10000, "waited " .. dt .. " ms")
     assert.are.same({ nil, "timeout" }, { client:recv(0) })
   end)
 

@@ -31,12 +31,61 @@ function bed.pid()
   return bed._pid
 end
 
---- How many file descriptors this process has open.
+--- How many file descriptors this process has open.  Another process
+-- (`ls`, started by os.execute) counts them into a file: unlike io.popen,
+-- this leaves no pipe of the count open in the process being counted.
 function bed.fds()
-  local p = assert(io.popen("ls /proc/" .. bed.pid() .. "/fd | wc -l"))
-  local n = tonumber(p:read("*a"))
-  p:close()
+  local tmp = os.tmpname()
+  os.execute(("ls /proc/%s/fd > %s"):format(bed.pid(), tmp))
+  local f = assert(io.open(tmp))
+  local n = 0
+  for _ in f:lines() do n = n + 1 end
+  f:close()
+  os.remove(tmp)
   return n
+end
+
+-- os.execute's success is true on 5.2+, 0 on 5.1 and LuaJIT without 5.2 compat.
+local function sh(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+bed.sh = sh
+
+--- True when the specs run in spec/support/testbed's private namespace,
+-- with a pcscd of their own that they may stop and restart.
+bed.private = os.getenv("ISCARD_TESTBED_PRIVATE") ~= nil
+
+--- Stops the private pcscd (with signal sig, default TERM) and, unless
+-- stay_down, starts a new one; returns once the old one is entirely gone
+-- and, when restarted, the new one has both cards (spec/support/pcscd-restart).
+-- Returns true, or false if the script failed.
+function bed.restart(sig, stay_down)
+  return sh("spec/support/pcscd-restart " .. (sig or "TERM") .. (stay_down and " stay-down" or ""))
+end
+
+-- Is the private pcscd running (its process there, and not a zombie)?
+local function pcscd_running()
+  local f = io.open(os.getenv("ISCARD_PCSCD_PIDFILE") or "")
+  local pid = f and f:read("*l")
+  if f then f:close() end
+  local st = pid and io.open("/proc/" .. pid .. "/stat")
+  if not st then return false end
+  local state = st:read("*l"):match("^%d+ %b() (%a)")
+  st:close()
+  return state ~= nil and state ~= "Z"
+end
+
+--- Puts the bed back the way every spec expects to find it: pcscd running
+-- (restarted if a spec left it down) and a card in each reader, waited
+-- for by SCardGetStatusChange (bounded).  Raises if that cannot be had.
+-- Spec files that stop pcscd or remove cards call it in after_each, and
+-- spec/support/hooks.lua before every test.
+function bed.restore()
+  if bed.private and not pcscd_running() then
+    assert(bed.restart("TERM"), "the test bed's pcscd could not be restarted")
+  end
+  for _, r in ipairs(bed.readers) do bed.inserted(r) end
 end
 
 --- Sends raw bytes and returns the reply (asserting the exchange worked).

@@ -1,7 +1,20 @@
 -- Waits until pcscd answers and a card is present in both vpcd readers.
 -- Exits 0 when ready, 1 (with the reason) after about 20 s.
+--
+--   ready.lua           (spec/support/testbed, spec/support/pcscd-restart)
+--   ready.lua restore   first restarts the test bed's private pcscd if a
+--                       spec left it down (spec/support/hooks.lua)
 local iscard = require "iscard"
 local bed = require "support.bed"
+
+if arg[1] == "restore" then
+  local ok, err = pcall(bed.restore)
+  if not ok then
+    io.stderr:write("ready: ", tostring(err), "\n")
+    os.exit(1)
+  end
+  os.exit(0)
+end
 
 -- pcscd's socket appears a moment after the daemon starts; until then every
 -- SCardEstablishContext fails at once with SCARD_E_NO_SERVICE.
