@@ -12,6 +12,8 @@
 #   make windows    cross-compile the core for Windows (mingw-w64, -Werror)
 #   make docs       LDoc reference in build/docs; fails on any LDoc warning
 #   make lint       luacheck, clang-tidy, cppcheck; PC/SC binding coverage
+#   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
+#                   FLAKE_STRESS=1 while stress-ng loads both cores
 #
 # Each target installs the Debian packages it needs when run as root
 # (DEBS_* below), like `make test`.
@@ -47,8 +49,9 @@ DEBS_ROCK    = luarocks lua5.4 liblua5.4-dev libpcsclite-dev gcc util-linux
 DEBS_WINDOWS = mingw-w64 liblua5.4-dev
 DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
 DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
+DEBS_FLAKE   = stress-ng
 
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check
 
 all: $(CORE) $(VCARDIO)
 
@@ -97,6 +100,14 @@ LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
 test-all:
 	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL)"
 	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(SPECS)
+
+# --- the suite's determinism: test-all many times in a row, optionally
+# with both cores loaded (tools/flake-check.sh; never part of CI).
+FLAKE_RUNS   ?= 20
+FLAKE_STRESS ?= 0
+flake-check:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL) $(DEBS_FLAKE)"
+	STRESS=$(FLAKE_STRESS) MAKE="$(MAKE)" tools/flake-check.sh $(FLAKE_RUNS)
 
 # --- LuaRocks: lint, make into an empty tree (offline), require from it
 ROCKSPEC          ?= rockspec/iscard-scm-1.rockspec
