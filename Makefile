@@ -12,6 +12,8 @@
 #   make windows    cross-compile the core for Windows (mingw-w64, -Werror)
 #   make docs       LDoc reference in build/docs; fails on any LDoc warning
 #   make lint       luacheck, clang-tidy, cppcheck; PC/SC binding coverage
+#   make soak       SOAK_MINUTES (default 10) of random traffic from
+#                   SOAK_CLIENTS processes under faults; RSS and fds flat
 #   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
 #                   FLAKE_STRESS=1 while stress-ng loads both cores
 #
@@ -51,7 +53,7 @@ DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
 DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
 DEBS_FLAKE   = stress-ng
 
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak
 
 all: $(CORE) $(VCARDIO)
 
@@ -108,6 +110,15 @@ FLAKE_STRESS ?= 0
 flake-check:
 	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL) $(DEBS_FLAKE)"
 	STRESS=$(FLAKE_STRESS) MAKE="$(MAKE)" tools/flake-check.sh $(FLAKE_RUNS)
+
+# --- the soak: clients on both readers under card removals, resets and
+# pcscd restarts, their memory and descriptors sampled (tools/soak.lua;
+# never part of CI).
+SOAK_MINUTES ?= 10
+SOAK_CLIENTS ?= 4
+soak: deps
+	$(MAKE) all
+	LUA=$(LUA) spec/support/testbed $(LUA) tools/soak.lua $(SOAK_MINUTES) $(SOAK_CLIENTS)
 
 # --- LuaRocks: lint, make into an empty tree (offline), require from it
 ROCKSPEC          ?= rockspec/iscard-scm-1.rockspec
