@@ -177,7 +177,8 @@ local bad = 0
 local total = { ok = 0, failed = 0 }
 local names = {}
 for _, c in ipairs(clients) do
-  local s = stats_of(c) or { ok = 0, failed = 0, raised = 1, untyped = 0, mismatch = 0, by_name = {}, last = "no stats" }
+  local s = stats_of(c)
+    or { ok = 0, failed = 0, raised = 1, untyped = 0, mismatch = 0, by_name = {}, last = "no stats" }
   total.ok, total.failed = total.ok + s.ok, total.failed + s.failed
   for k, v in pairs(s.by_name) do names[k] = (names[k] or 0) + v end
   local rm, fm = per_minute(c.rss, math.min), per_minute(c.fds, math.max)
@@ -188,7 +189,10 @@ for _, c in ipairs(clients) do
   if stuck[c] then problems[#problems + 1] = "stuck" end
   if s.ok == 0 then problems[#problems + 1] = "no successful call" end
   for i = 3, #rm do
-    if rm[i] > rm[2] + math.max(512, rm[2] / 10) then problems[#problems + 1] = ("RSS grew: %d -> %d KB"):format(rm[2], rm[i]); break end
+    if rm[i] > rm[2] + math.max(512, rm[2] / 10) then
+      problems[#problems + 1] = ("RSS grew: %d -> %d KB"):format(rm[2], rm[i])
+      break
+    end
   end
   for i = 3, #fm do
     if fm[i] > fm[2] then problems[#problems + 1] = ("descriptors grew: %d -> %d"):format(fm[2], fm[i]); break end
@@ -202,7 +206,8 @@ local list = {}
 for k, v in pairs(names) do list[#list + 1] = k .. " " .. v end
 table.sort(list)
 say("failures by name: %s", #list > 0 and table.concat(list, ", ") or "none")
-say("faults staged: %d card removals, %d pcscd restarts (%d failed)", faults.removals, faults.restarts, faults.failed_restarts)
+say("faults staged: %d card removals, %d pcscd restarts (%d failed)",
+    faults.removals, faults.restarts, faults.failed_restarts)
 say("soak: %s min, %d calls ok, %d failed (all typed: %s), %d of %d clients with problems",
     minutes, total.ok, total.failed, bad == 0 and "yes" or "see above", bad, #clients)
 os.exit(bad == 0 and faults.failed_restarts == 0 and 0 or 1)
