@@ -9,7 +9,7 @@
 -- With "reset" as the fifth argument it plays another process that resets
 -- the card now and then (ReAttach with RESET) instead of sending commands.
 -- Every 2 s, and at the end, it writes its counts to STATSFILE as Lua
--- assignments (ok, failed, raised, untyped, mismatch, by_name).  A failure
+-- assignments (ok, failed, raised, untyped, mismatch, heap_kb, by_name).  A failure
 -- is "typed" when it comes as nil, "NAME: text", code with
 -- iscard.errors[code] == NAME; anything else, or a raised error, is a bug.
 local iscard = require "iscard"
@@ -24,12 +24,15 @@ local E = iscard.errors
 local st = { ok = 0, failed = 0, raised = 0, untyped = 0, mismatch = 0, by_name = {}, last = "" }
 
 local function save()
+  -- the Lua heap after a full collection: what the program really holds
+  collectgarbage()
+  st.heap_kb = math.floor(collectgarbage("count"))
   local f = io.open(statsfile .. ".tmp", "w")
   if not f then return end
   local names = {}
   for k, v in pairs(st.by_name) do names[#names + 1] = ("[%q] = %d"):format(k, v) end
-  f:write(("ok = %d\nfailed = %d\nraised = %d\nuntyped = %d\nmismatch = %d\nby_name = { %s }\nlast = %q\n")
-    :format(st.ok, st.failed, st.raised, st.untyped, st.mismatch, table.concat(names, ", "), st.last))
+  f:write(("ok = %d\nfailed = %d\nraised = %d\nuntyped = %d\nmismatch = %d\nheap_kb = %d\n"
+            .. "by_name = { %s }\nlast = %q\n"):format(st.ok, st.failed, st.raised, st.untyped, st.mismatch, st.heap_kb, table.concat(names, ", "), st.last))
   f:close()
   os.rename(statsfile .. ".tmp", statsfile)
 end

@@ -49,7 +49,7 @@ local function start(i, reader, role)
   local pid = assert(tonumber(read_file(pidfile)), "could not start a client")
   os.remove(pidfile)
   clients[#clients + 1] = { pid = pid, stats = stats, log = log, reader = reader, role = role or "send",
-                            rss = {}, fds = {}, progress = -1, progress_at = vio.now() }
+                            rss = {}, fds = {}, heap = {}, progress = -1, progress_at = vio.now() }
 end
 for i = 1, nclients do start(i, bed.readers[(i - 1) % #bed.readers + 1]) end
 start(nclients + 1, bed.readers[1], "reset")
@@ -79,7 +79,7 @@ local function stats_of(c)
   local r = { by_name = {}, last = s:match('\nlast = "(.-)"\n') or "" }
   for k, v in s:gmatch("(%a+) = (%d+)\n") do r[k] = tonumber(v) end
   for k, v in s:gmatch('%["([^"]+)"%] = (%d+)') do r.by_name[k] = tonumber(v) end
-  for _, k in ipairs { "ok", "failed", "raised", "untyped", "mismatch" } do
+  for _, k in ipairs { "ok", "failed", "raised", "untyped", "mismatch", "heap_kb" } do
     if not r[k] then return nil end
   end
   return r
@@ -124,6 +124,7 @@ while true do
         samples:write(("%d,%d,%s,%d,%d\n"):format(t, c.pid, c.role, r, f))
       end
       local s = stats_of(c)
+      if s and s.heap_kb then c.heap[#c.heap + 1] = s.heap_kb end
       local p = s and (s.ok + s.failed) or -1
       if p ~= c.progress then c.progress, c.progress_at = p, now
       elseif now - c.progress_at > 90000 and not stuck[c] then
@@ -157,12 +158,16 @@ samples:close()
 if steer then steer:close() end
 
 -- Verdict.  Per client and per minute of samples: the lowest RSS (the level
--- it falls back to after each garbage collection) and the highest number
--- of descriptors (a client holds one ISCard at most, so a leaked socket
--- shows as a new maximum).  The first minute is the warm-up (the heap and
--- pcsc-lite's buffers grow to their working size); after it, no minute may
--- rise above the second minute (RSS with 10% or 512 KB of slack, whichever
--- is more).
+-- it falls back to after each garbage collection), the highest number of
+-- descriptors (a client holds one ISCard at most, so a leaked socket shows
+-- as a new maximum) and the highest Lua heap after a full collection (what
+-- the client really holds, reported by itself).  The first 30% of the
+-- minutes are the warm-up: the heap and the allocator's arenas grow to
+-- their working size, the slower the larger and rarer the random replies.
+-- After it no minute may rise above the first minute after the warm-up:
+-- RSS by more than 10% or 512 KB (whichever is more; a leak of 4 bytes per
+-- call is 1 MB over a 10-minute soak), the Lua heap by more than 10% or
+-- 64 KB, the descriptors not at all.
 local function per_minute(list, pick)
   local out = {}
   for i = 1, #list, 60 do
@@ -171,6 +176,16 @@ local function per_minute(list, pick)
     out[#out + 1] = m
   end
   return out
+end
+
+-- The first minute after the warm-up and the first later one that rose
+-- above it by more than the slack, or nil.
+local function grew(minutes_list, slack_abs, slack_rel)
+  local base = math.max(2, math.floor(#minutes_list * 0.3) + 1)
+  local b = minutes_list[base]
+  for i = base + 1, #minutes_list do
+    if minutes_list[i] > b + math.max(slack_abs, b * slack_rel) then return b, minutes_list[i] end
+  end
 end
 
 local bad = 0
@@ -182,23 +197,21 @@ for _, c in ipairs(clients) do
   total.ok, total.failed = total.ok + s.ok, total.failed + s.failed
   for k, v in pairs(s.by_name) do names[k] = (names[k] or 0) + v end
   local rm, fm = per_minute(c.rss, math.min), per_minute(c.fds, math.max)
+  local hm = per_minute(c.heap, math.max)
   local problems = {}
   if s.raised > 0 then problems[#problems + 1] = s.raised .. " raised" end
   if s.untyped > 0 then problems[#problems + 1] = s.untyped .. " untyped" end
   if s.mismatch > 0 then problems[#problems + 1] = s.mismatch .. " wrong replies" end
   if stuck[c] then problems[#problems + 1] = "stuck" end
   if s.ok == 0 then problems[#problems + 1] = "no successful call" end
-  for i = 3, #rm do
-    if rm[i] > rm[2] + math.max(512, rm[2] / 10) then
-      problems[#problems + 1] = ("RSS grew: %d -> %d KB"):format(rm[2], rm[i])
-      break
-    end
-  end
-  for i = 3, #fm do
-    if fm[i] > fm[2] then problems[#problems + 1] = ("descriptors grew: %d -> %d"):format(fm[2], fm[i]); break end
-  end
-  say("client %d %-9s %-18s ok %7d, failed %5d; RSS min/minute %s KB; fds max/minute %s%s",
-      c.pid, c.role, c.reader, s.ok, s.failed, table.concat(rm, " "), table.concat(fm, " "),
+  local b, later = grew(rm, 512, 0.1)
+  if b then problems[#problems + 1] = ("RSS grew: %d -> %d KB"):format(b, later) end
+  b, later = grew(hm, 64, 0.1)
+  if b then problems[#problems + 1] = ("Lua heap grew: %d -> %d KB"):format(b, later) end
+  b, later = grew(fm, 0, 0)
+  if b then problems[#problems + 1] = ("descriptors grew: %d -> %d"):format(b, later) end
+  say("client %d %-9s %-18s ok %7d, failed %5d; per minute: RSS min %s KB; Lua heap max %s KB; fds max %s%s",
+      c.pid, c.role, c.reader, s.ok, s.failed, table.concat(rm, " "), table.concat(hm, " "), table.concat(fm, " "),
       #problems > 0 and ("  FAIL: " .. table.concat(problems, ", ") .. " (" .. s.last .. ")") or "")
   if #problems > 0 then bad = bad + 1 end
 end
