@@ -32,7 +32,8 @@ local function save()
   local names = {}
   for k, v in pairs(st.by_name) do names[#names + 1] = ("[%q] = %d"):format(k, v) end
   f:write(("ok = %d\nfailed = %d\nraised = %d\nuntyped = %d\nmismatch = %d\nheap_kb = %d\n"
-            .. "by_name = { %s }\nlast = %q\n"):format(st.ok, st.failed, st.raised, st.untyped, st.mismatch, st.heap_kb, table.concat(names, ", "), st.last))
+            .. "by_name = { %s }\nlast = %q\n"):format(st.ok, st.failed, st.raised, st.untyped,
+            st.mismatch, st.heap_kb, table.concat(names, ", "), st.last))
   f:close()
   os.rename(statsfile .. ".tmp", statsfile)
 end
