@@ -27,6 +27,7 @@
 #include <PCSC/wintypes.h>
 #else
 #include <winscard.h>
+#include <reader.h> /* SCARD_CTL_CODE, to check our formula against */
 #endif
 
 #include "compat.h"
@@ -858,6 +859,158 @@ static int m_newindex(lua_State *L) {
 }
 
 /* ------------------------------------------------------------------ */
+/* the reader itself: control codes, attributes                        */
+
+/* An unsigned 32-bit argument (control code, attribute id): raises on
+ * anything else rather than letting PC/SC see a truncated value. */
+static unsigned long check_u32(lua_State *L, int arg, const char *what) {
+#if LUA_VERSION_NUM >= 503
+  lua_Integer v = luaL_checkinteger(L, arg);
+  if (v < 0 || v > (lua_Integer)0xFFFFFFFFL)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
+  return (unsigned long)v;
+#else
+  lua_Number v = luaL_checknumber(L, arg);
+  if (!(v >= 0 && v <= 4294967295.0) || (lua_Number)(unsigned long)v != v)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
+  return (unsigned long)v;
+#endif
+}
+
+/* PC/SC part 10's control codes are built by a platform macro: pcsc-lite
+ * (Linux, macOS) adds the function number to 0x42000000, WinSCard makes an
+ * IOCTL code of device type FILE_DEVICE_SMARTCARD (0x31), METHOD_BUFFERED,
+ * FILE_ANY_ACCESS.  The build picks its own; the other stays callable for
+ * tools and for the unit specs of both formulas. */
+#define ISCARD_CTL_PCSCLITE(n) (0x42000000UL + (unsigned long)(n))
+#define ISCARD_CTL_WINDOWS(n) (0x310000UL | ((unsigned long)(n) << 2))
+#ifdef _WIN32
+#define ISCARD_CTL_NATIVE "windows"
+#define ISCARD_CTL_CHECK(n) ISCARD_CTL_WINDOWS(n)
+#else
+#define ISCARD_CTL_NATIVE "pcsc-lite"
+#define ISCARD_CTL_CHECK(n) ISCARD_CTL_PCSCLITE(n)
+#endif
+/* The build fails if the platform header's own macro disagrees with the
+ * formula chosen (winsmcrd.h on Windows, reader.h with pcsc-lite). */
+#ifdef SCARD_CTL_CODE
+typedef char iscard_ctl_code_matches_platform
+    [(ISCARD_CTL_CHECK(3400) == (unsigned long)SCARD_CTL_CODE(3400)) ? 1 : -1];
+#endif
+
+/* ctl_code(n [, formula]) -> the control code of function n (0..4095, the
+ * width of the function field of a Windows IOCTL code). */
+static int l_ctl_code(lua_State *L) {
+  static const char *const formulas[] = {"pcsc-lite", "windows", NULL};
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int f = luaL_checkoption(L, 2, ISCARD_CTL_NATIVE, formulas);
+  luaL_argcheck(L, n >= 0 && n <= 4095, 1, "function number must be 0..4095");
+  iscard_pushu32(L, f == 0 ? ISCARD_CTL_PCSCLITE(n) : ISCARD_CTL_WINDOWS(n));
+  return 1;
+}
+
+/***
+ * Sends a control code to the reader's driver (SCardControl): PC/SC part
+ * 10 features, vendor escape commands. Works with a card attached normally
+ * or with share mode `DIRECT` (no card needed). The code is passed as
+ * given: use the codes `features` returns, or `iscard.ctl_code(n)`. Ours.
+ * @function control
+ * @int code control code, 0..0xFFFFFFFF
+ * @string[opt=""] bytes input, at most `iscard.MAX_APDU` bytes
+ * @int[opt=iscard.MAX_APDU] max_reply largest reply accepted, 0..`iscard.MAX_APDU`
+ * @treturn[1] string the driver's reply
+ * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` for a code the driver does not know)
+ * @raise when not attached, or on a bad argument
+ */
+static int m_control(lua_State *L) {
+  ISCard *c = check_attached(L, "control");
+  unsigned long code = check_u32(L, 2, "control code");
+  size_t len;
+  const char *in = luaL_optlstring(L, 3, "", &len);
+  lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
+  DWORD got = 0;
+  LONG rv;
+  if (len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
+                                               (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
+  if (max < 0 || max > (lua_Integer)MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 4, lua_pushfstring(L, "max_reply must be 0..%d",
+                                               (int)MAX_BUFFER_SIZE_EXTENDED));
+  rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, c->rbuf,
+                    (DWORD)max, &got);
+  if (rv != SCARD_S_SUCCESS) {
+    char hex[16];
+    (void)snprintf(hex, sizeof hex, "%08lX", code);
+    lua_pushfstring(L, "control 0x%s: SCardControl", hex);
+    return pcsc_fail(L, rv, lua_tostring(L, -1));
+  }
+  if (got > (DWORD)max) got = (DWORD)max;
+  lua_pushlstring(L, (const char *)c->rbuf, got);
+  return 1;
+}
+
+/* pcsc-lite's client refuses an attribute buffer larger than its
+ * MAX_BUFFER_SIZE (264 bytes) with SCARD_E_INSUFFICIENT_BUFFER; WinSCard
+ * takes any size.  So ask with 264 bytes, and only when the driver says it
+ * needs more, again with what it asked for (within our reply buffer). */
+#define ISCARD_ATTR_FIRST 264
+
+static int attr_fail(lua_State *L, LONG rv, unsigned long id, const char *call) {
+  char hex[16];
+  (void)snprintf(hex, sizeof hex, "%08lX", id);
+  lua_pushfstring(L, "attribute 0x%s: %s", hex, call);
+  return pcsc_fail(L, rv, lua_tostring(L, -1));
+}
+
+/***
+ * One reader attribute, as bytes (SCardGetAttrib). `attr` decodes it, and
+ * takes names; this takes ids (and names, see lua/iscard/attributes.lua). Ours.
+ * @function attr_raw
+ * @int id attribute id (`iscard.attributes.VENDOR_NAME`...)
+ * @treturn[1] string the bytes the reader answered
+ * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` when the reader has no such attribute)
+ * @raise when not attached, or on a bad id
+ */
+static int m_attr_raw(lua_State *L) {
+  ISCard *c = check_attached(L, "attr_raw");
+  unsigned long id = check_u32(L, 2, "attribute id");
+  DWORD len = ISCARD_ATTR_FIRST;
+  LONG rv = SCardGetAttrib(c->card, (DWORD)id, c->rbuf, &len);
+  if (rv == SCARD_E_INSUFFICIENT_BUFFER && len > ISCARD_ATTR_FIRST &&
+      len <= (DWORD)sizeof c->rbuf)
+    rv = SCardGetAttrib(c->card, (DWORD)id, c->rbuf, &len);
+  if (rv != SCARD_S_SUCCESS) return attr_fail(L, rv, id, "SCardGetAttrib");
+  if (len > (DWORD)sizeof c->rbuf) len = (DWORD)sizeof c->rbuf;
+  lua_pushlstring(L, (const char *)c->rbuf, len);
+  return 1;
+}
+
+/***
+ * Sets a reader attribute (SCardSetAttrib). pcscd answers
+ * `SCARD_E_UNSUPPORTED_FEATURE` for an attribute the driver does not know
+ * and `SCARD_E_NOT_TRANSACTED` when the driver refuses. Ours.
+ * @function set_attr
+ * @param id attribute id or name (`"VENDOR_NAME"`...)
+ * @string bytes the value, at most `iscard.MAX_APDU` bytes
+ * @return the card, or nil, message, code
+ * @raise when not attached, or on a bad argument
+ */
+static int m_set_attr(lua_State *L) {
+  ISCard *c = check_attached(L, "set_attr");
+  unsigned long id = check_u32(L, 2, "attribute id");
+  size_t len;
+  const char *v = luaL_checklstring(L, 3, &len);
+  LONG rv;
+  if (len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
+                                               (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
+  rv = SCardSetAttrib(c->card, (DWORD)id, (LPCBYTE)v, (DWORD)len);
+  if (rv != SCARD_S_SUCCESS) return attr_fail(L, rv, id, "SCardSetAttrib");
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* module functions                                                    */
 
 /* Uses the ISCard at arg for its context, or makes a temporary one. */
@@ -876,8 +1029,20 @@ static int with_context(lua_State *L, int arg, SCARDCONTEXT *ctx, int *temp) {
   return 0;
 }
 
-/* readers([card]) -> array of reader names (empty when there are none) */
-static int l_readers(lua_State *L) {
+/* The two PC/SC calls that fill a multi-string (names, each ended by a
+ * NUL, then one more NUL): SCardListReaders (groups may be NULL) and
+ * SCardListReaderGroups. */
+static LONG list_call(SCARDCONTEXT ctx, int list_groups, const char *groups,
+                      char *buf, DWORD *len) {
+  if (list_groups) return SCardListReaderGroups(ctx, buf, len);
+  return SCardListReaders(ctx, groups, buf, len);
+}
+
+/* Lists reader names or groups with the context of the ISCard at index 1
+ * (or a temporary one) and pushes them as an array; NO_READERS_AVAILABLE
+ * is an empty array. */
+static int push_list(lua_State *L, int list_groups, const char *groups,
+                     const char *where) {
   SCARDCONTEXT ctx;
   int temp, n, tries;
   DWORD len = 0;
@@ -888,10 +1053,10 @@ static int l_readers(lua_State *L) {
    * the buffer too small: ask again. The buffer is a userdata, so a Lua
    * error cannot leak it. */
   for (tries = 0; tries < 3; tries++) {
-    rv = SCardListReaders(ctx, NULL, NULL, &len);
+    rv = list_call(ctx, list_groups, groups, NULL, &len);
     if (rv != SCARD_S_SUCCESS) break;
     buf = (char *)lua_newuserdatauv(L, len ? len : 1, 0);
-    rv = SCardListReaders(ctx, NULL, buf, &len);
+    rv = list_call(ctx, list_groups, groups, buf, &len);
     if (rv != SCARD_E_INSUFFICIENT_BUFFER) break;
     lua_pop(L, 1);
   }
@@ -901,7 +1066,7 @@ static int l_readers(lua_State *L) {
     lua_newtable(L);
     return 1;
   }
-  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "readers: SCardListReaders");
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, where);
   lua_newtable(L);
   n = 0;
   for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
@@ -910,6 +1075,48 @@ static int l_readers(lua_State *L) {
     lua_rawseti(L, -2, ++n);
   }
   return 1;
+}
+
+/* readers([card] [, group]) or readers(group) -> array of reader names
+ * (empty when there are none) */
+static int l_readers(lua_State *L) {
+  /* The group as a multi-string of one name: name, NUL, NUL. */
+  char groups[ISCARD_MAX_READERNAME + 2];
+  if (lua_type(L, 1) == LUA_TSTRING) { /* readers(group) */
+    lua_pushnil(L);
+    lua_insert(L, 1);
+  }
+  if (lua_isnoneornil(L, 2))
+    return push_list(L, 0, NULL, "readers: SCardListReaders");
+  {
+    size_t len;
+    const char *g = luaL_checklstring(L, 2, &len);
+    if (len == 0 || len > ISCARD_MAX_READERNAME || strlen(g) != len)
+      return luaL_argerror(L, 2, "group name must be 1..128 bytes without NUL");
+    memcpy(groups, g, len);
+    groups[len] = groups[len + 1] = '\0';
+  }
+  return push_list(L, 0, groups, "readers: SCardListReaders");
+}
+
+/* reader_groups([card]) -> array of reader group names */
+static int l_reader_groups(lua_State *L) {
+  return push_list(L, 1, NULL, "reader_groups: SCardListReaderGroups");
+}
+
+/* valid_context(ctx) -> true, or false, message, code (SCardIsValidContext).
+ * Any integer is safe to ask about: PC/SC looks it up, nothing more. */
+static int l_valid_context(lua_State *L) {
+  lua_Integer ctx = luaL_checkinteger(L, 1);
+  LONG rv = SCardIsValidContext((SCARDCONTEXT)ctx);
+  if (rv == SCARD_S_SUCCESS) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  (void)pcsc_fail(L, rv, "SCardIsValidContext");
+  lua_pushboolean(L, 0);
+  lua_replace(L, -4);
+  return 3;
 }
 
 #define ISCARD_MAX_WAIT 16
@@ -1001,6 +1208,9 @@ static const luaL_Reg methods[] = {
   {"UnlockSCard", m_unlock},
   {"transmit", m_transmit},
   {"close", m_close},
+  {"control", m_control},
+  {"attr_raw", m_attr_raw},
+  {"set_attr", m_set_attr},
   /* get_X: the property X with its error (properties can give only the
    * value, and give nil on failure). COM spells its getters the same way. */
   {"get_Atr", g_atr},
@@ -1024,6 +1234,9 @@ static const luaL_Reg getters[] = {
 static const luaL_Reg functions[] = {
   {"ISCard", l_new},
   {"readers", l_readers},
+  {"reader_groups", l_reader_groups},
+  {"valid_context", l_valid_context},
+  {"ctl_code", l_ctl_code},
   {"status_change", l_status_change},
   {NULL, NULL}
 };
