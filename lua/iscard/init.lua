@@ -37,9 +37,12 @@ M.MAX_APDU = core.MAX_APDU
 -- @return the ISCard, or nil, message, code (`SCARD_E_NO_SERVICE` without pcscd)
 M.ISCard = core.ISCard
 
---- Lists the reader names the resource manager knows.
+--- Lists the reader names the resource manager knows, of one group if
+-- given (`readers(group)` or `readers(card, group)`; pcsc-lite ignores
+-- groups and lists all).
 -- @function readers
 -- @param[opt] card an ISCard whose context to use (else a temporary one)
+-- @string[opt] group a reader group name
 -- @return array of names (empty when there is no reader), or nil, message, code
 M.readers = core.readers
 
@@ -152,5 +155,38 @@ local engine = transaction._engine
 function methods.Transaction(self, cmd, opts)
   return engine(nil, self, cmd, opts, card_options[self], self, 2)
 end
+
+-- ---------------------------------------------------------------------------
+-- The reader itself: control codes, part 10, attributes, groups
+-- (lua/iscard/reader.lua; the methods are documented in src/iscard_core.c).
+
+local reader = require "iscard.reader"
+reader.install(methods)
+
+--- PC/SC v2 part 10 parsers and PIN structure builders (`iscard.part10`).
+M.part10 = require "iscard.part10"
+
+--- Reader attribute names to ids and back (`iscard.attributes.VENDOR_NAME
+-- == 0x10100`, `iscard.attributes[0x10100] == "VENDOR_NAME"`).
+M.attributes = require("iscard.attributes").map
+
+--- The control code of a reader function number (0..4095), by the formula
+-- of the platform iscard was built for: pcsc-lite `0x42000000 + n`,
+-- Windows `0x310000 | n << 2`. `formula` ("pcsc-lite" or "windows") picks
+-- the other one.
+-- @function ctl_code
+-- @int n function number (3400 is GET_FEATURE_REQUEST)
+-- @string[opt] formula
+-- @treturn integer
+M.ctl_code = core.ctl_code
+
+--- Lists the reader groups (SCardListReaderGroups; pcsc-lite knows only
+-- `SCard$DefaultReaders`).
+-- @function reader_groups
+-- @param[opt] card an ISCard whose context to use (else a temporary one)
+-- @return array of names, or nil, message, code
+M.reader_groups = core.reader_groups
+
+M.is_valid = reader.is_valid
 
 return M

@@ -1,0 +1,168 @@
+--- The reader itself: the ISCard methods built on `control` and `attr_raw`
+-- (part 10 features and PIN pads, decoded attributes) and the module
+-- functions `is_valid` and `ctl_code`. `install` puts them in place; the
+-- byte work is in `iscard.part10` and `iscard.attributes`.
+-- @module iscard.reader
+
+local core = require "iscard.core"
+local util = require "iscard.util"
+local part10 = require "iscard.part10"
+local attributes = require "iscard.attributes"
+
+local errors, texts = core.errors, core.error_texts
+
+local M = {}
+
+-- nil, "NAME: text (detail)", code for a PC/SC error name.
+local function pcsc_failure(name, detail)
+  return nil, name .. ": " .. texts[name] .. " (" .. detail .. ")", errors[name]
+end
+
+-- Refusals that mean "this reader has no such attribute": pcscd's answer
+-- for a tag the driver does not know, and for any other driver error.
+local NOT_ANSWERED = {
+  [errors.SCARD_E_UNSUPPORTED_FEATURE] = true,
+  [errors.SCARD_E_NOT_TRANSACTED] = true,
+  [errors.SCARD_E_INSUFFICIENT_BUFFER] = true,
+}
+
+-- A refusal of GET_FEATURE_REQUEST that will not change on this
+-- connection, so its empty answer can be kept.
+local FINAL_REFUSAL = {
+  [errors.SCARD_E_UNSUPPORTED_FEATURE] = true,
+  [errors.SCARD_E_INVALID_PARAMETER] = true,
+  [errors.SCARD_E_NOT_TRANSACTED] = true,
+}
+
+--- Checks the object is an ISCard or has an integer `Context` (a monitor)
+-- and asks PC/SC whether that context is still valid (SCardIsValidContext).
+-- A closed ISCard has Context 0, which is never valid.
+-- @param obj an ISCard, or any object with an integer `Context` field
+-- @treturn[1] boolean true
+-- @return[2] false, message, code
+-- @raise when obj has no integer Context
+function M.is_valid(obj)
+  local ctx
+  local t = type(obj)
+  if t == "table" then
+    ctx = obj.Context
+  elseif t == "userdata" then
+    local ok, v = pcall(function() return obj.Context end)
+    if ok then ctx = v end
+  end
+  if not util.tointeger(ctx) then
+    error("is_valid: ISCard or object with an integer Context expected, got "
+      .. util.describe(obj), 2)
+  end
+  return core.valid_context(util.tointeger(ctx))
+end
+
+--- Installs the card methods into the ISCard method table.
+-- @tparam table methods `iscard.core.methods`
+function M.install(methods)
+  local c_attr_raw, c_set_attr = methods.attr_raw, methods.set_attr
+  local control = methods.control
+
+  -- Per connection: card -> {handle =, features =}. A reattached card has
+  -- another handle, and another reader perhaps, so it asks again.
+  local feature_cache = setmetatable({}, { __mode = "k" })
+
+  function methods.attr_raw(self, id)
+    return c_attr_raw(self, attributes.id_of(id, 2))
+  end
+
+  function methods.set_attr(self, id, bytes)
+    return c_set_attr(self, attributes.id_of(id, 2), bytes)
+  end
+
+  -- card:attr(name_or_id) -> decoded value, bytes; or nil, msg, code
+  function methods.attr(self, id)
+    id = attributes.id_of(id, 2)
+    local bytes, msg, code = c_attr_raw(self, id)
+    if not bytes then return nil, msg, code end
+    return attributes.decode(id, bytes), bytes
+  end
+
+  -- card:attrs() -> {NAME = value} of every attribute the reader answers
+  function methods.attrs(self)
+    local t = {}
+    for _, id in ipairs(attributes.ids()) do
+      local bytes, msg, code = c_attr_raw(self, id)
+      if bytes then
+        t[attributes.map[id]] = attributes.decode(id, bytes)
+      elseif not NOT_ANSWERED[code] then
+        return nil, msg, code
+      end
+    end
+    return t
+  end
+
+  -- card:features() -> {name = control code}; {} when the reader has none
+  -- or refuses (probing must not be fatal)
+  function methods.features(self)
+    local handle = self.CardHandle -- raises when closed
+    local cached = feature_cache[self]
+    if cached and cached.handle == handle then return cached.features end
+    local reply, _, code = control(self, core.ctl_code(part10.GET_FEATURE_REQUEST), "")
+    local features = reply and part10.parse_features(reply) or {}
+    if reply or FINAL_REFUSAL[code] then
+      feature_cache[self] = { handle = handle, features = features }
+    end
+    return features
+  end
+
+  -- The control code of a feature, or nil, SCARD_E_UNSUPPORTED_FEATURE.
+  local function feature(self, name)
+    local code = methods.features(self)[name]
+    if code then return code end
+    return pcsc_failure("SCARD_E_UNSUPPORTED_FEATURE",
+      "the reader does not offer FEATURE_" .. name:upper())
+  end
+
+  -- Runs a feature without input and parses its reply.
+  local function query(self, name, parser)
+    local code, msg, ecode = feature(self, name)
+    if not code then return nil, msg, ecode end
+    local reply
+    reply, msg, ecode = control(self, code, "")
+    if not reply then return nil, msg, ecode end
+    local t, perr = parser(reply)
+    if not t then return util.failure("ISCARD_E_MALFORMED_RESPONSE", "%s", perr) end
+    return t
+  end
+
+  function methods.properties(self)
+    return query(self, "get_tlv_properties", part10.parse_properties)
+  end
+
+  function methods.pin_properties(self)
+    return query(self, "ifd_pin_properties", part10.parse_pin_properties)
+  end
+
+  -- Builds the structure (misuse raises here, before any PC/SC call),
+  -- sends it through the feature, returns reply and status word.
+  local function pin(self, name, structure)
+    local code, msg, ecode = feature(self, name)
+    if not code then return nil, msg, ecode end
+    local reply
+    reply, msg, ecode = control(self, code, structure)
+    if not reply then return nil, msg, ecode end
+    if #reply < 2 then
+      return util.failure("ISCARD_E_MALFORMED_RESPONSE",
+        "the PIN pad answered %d bytes, no status word", #reply)
+    end
+    return reply, reply:byte(-2) * 256 + reply:byte(-1)
+  end
+
+  function methods.verify_pin(self, t)
+    local s = part10.verify_pin(t, 3) -- misuse blamed on our caller
+    return pin(self, "verify_pin_direct", s)
+  end
+
+  function methods.modify_pin(self, t)
+    local s = part10.modify_pin(t, 3)
+    return pin(self, "modify_pin_direct", s)
+  end
+end
+
+return M
