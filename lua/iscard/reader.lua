@@ -75,10 +75,28 @@ function M.install(methods)
     return c_set_attr(self, attributes.id_of(id, 2), bytes)
   end
 
+  -- The two reader-name attributes are answered by pcscd itself, from the
+  -- name it lists, when the driver does not know their tag; but a driver
+  -- that also zeroes the length on an unknown tag (vpcd, every version
+  -- read) makes that answer SCARD_E_INSUFFICIENT_BUFFER for any buffer. A
+  -- reader name fits our buffer (128 bytes), so that failure can only be
+  -- this, and the value pcscd meant is the name we attached to.
+  local NAME_IDS = {
+    [attributes.map.DEVICE_FRIENDLY_NAME_A] = true,
+    [attributes.map.DEVICE_SYSTEM_NAME_A] = true,
+  }
+  local function get(self, id)
+    local bytes, msg, code = c_attr_raw(self, id)
+    if not bytes and code == errors.SCARD_E_INSUFFICIENT_BUFFER and NAME_IDS[id] then
+      return self.reader .. "\0"
+    end
+    return bytes, msg, code
+  end
+
   -- card:attr(name_or_id) -> decoded value, bytes; or nil, msg, code
   function methods.attr(self, id)
     id = attributes.id_of(id, 2)
-    local bytes, msg, code = c_attr_raw(self, id)
+    local bytes, msg, code = get(self, id)
     if not bytes then return nil, msg, code end
     return attributes.decode(id, bytes), bytes
   end
@@ -87,7 +105,7 @@ function M.install(methods)
   function methods.attrs(self)
     local t = {}
     for _, id in ipairs(attributes.ids()) do
-      local bytes, msg, code = c_attr_raw(self, id)
+      local bytes, msg, code = get(self, id)
       if bytes then
         t[attributes.map[id]] = attributes.decode(id, bytes)
       elseif not NOT_ANSWERED[code] then
