@@ -50,7 +50,7 @@ function M.is_valid(obj)
     local ok, v = pcall(function() return obj.Context end)
     if ok then ctx = v end
   end
-  if not util.tointeger(ctx) then
+  if type(ctx) ~= "number" or not util.tointeger(ctx) then
     error("is_valid: ISCard or object with an integer Context expected, got "
       .. util.describe(obj), 2)
   end
