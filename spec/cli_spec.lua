@@ -32,6 +32,15 @@ describe("iscard command", function()
     assert.matches("9000: success\nrc=0\n$", out)
   end)
 
+  it("info shows a reader's attributes and part 10 features, with DIRECT", function()
+    local r = bed.readers[2]
+    assert.are.equal(r .. "\n  attributes:\n"
+      .. "    DEVICE_FRIENDLY_NAME_A     " .. r .. "\n"
+      .. "    DEVICE_SYSTEM_NAME_A       " .. r .. "\n"
+      .. "  part 10 features:\n    (none)\nrc=0\n", run("info -r 2"))
+    assert.matches("SCARD_E_UNKNOWN_READER: .*rc=1\n$", run("info --reader nope"))
+  end)
+
   it("refuses bad hex and unknown options with status 2", function()
     assert.matches("bad APDU 'zz'.*rc=2\n$", run("send zz"))
     assert.matches("unknown option.*rc=2\n$", run("send --bogus 00A40400"))

@@ -1199,6 +1199,76 @@ static int l_status_change(lua_State *L) {
  * @return the card
  */
 
+/***
+ * One reader attribute, decoded (implemented in Lua: lua/iscard/reader.lua).
+ * Strings without the trailing NUL; integers little-endian, sized by the
+ * length returned; `VENDOR_IFD_VERSION` as `{major=, minor=, build=}`;
+ * `CHANNEL_ID` as `{type=, code=, channel=}` (USB adds `bus`, `address`).
+ * The two reader-name attributes fall back to the attached name when the
+ * driver spoils pcscd's own answer (see README). Ours.
+ * @function attr
+ * @param id attribute name (`"VENDOR_NAME"`, see `iscard.attributes`) or id
+ * @return[1] the value, and the bytes
+ * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE`...)
+ * @raise when not attached, or for an unknown name
+ */
+
+/***
+ * Every attribute of `iscard.attributes` the reader answers, decoded, by
+ * name (implemented in Lua). Attributes the reader refuses are absent. Ours.
+ * @function attrs
+ * @treturn[1] table name -> value
+ * @return[2] nil, message, code when the connection itself fails
+ */
+
+/***
+ * The reader's PC/SC part 10 features (GET_FEATURE_REQUEST), kept for the
+ * connection (implemented in Lua: lua/iscard/reader.lua). Never fails: a
+ * reader that has none or refuses gives `{}`. Ours.
+ * @function features
+ * @treturn table snake_case name (or unknown tag) -> control code, e.g.
+ *   `{verify_pin_direct = 0x42330006}`
+ * @raise when not attached
+ */
+
+/***
+ * The reader's FEATURE_GET_TLV_PROPERTIES, decoded by
+ * `iscard.part10.parse_properties` (implemented in Lua). Ours.
+ * @function properties
+ * @treturn[1] table `{max_apdu_data_size=, id_vendor=, ..., raw=}`
+ * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` without the feature)
+ */
+
+/***
+ * The reader's FEATURE_IFD_PIN_PROPERTIES, decoded (implemented in Lua). Ours.
+ * @function pin_properties
+ * @treturn[1] table `{lcd_layout=, entry_validation_condition=, timeout2=}`
+ * @return[2] nil, message, code
+ */
+
+/***
+ * Lets the user enter a PIN on the reader's PIN pad and sends it to the card
+ * (FEATURE_VERIFY_PIN_DIRECT with `iscard.part10.verify_pin(t)`; implemented
+ * in Lua). The PIN never reaches the host. Ours.
+ * @function verify_pin
+ * @tparam table t the fields of `iscard.part10.verify_pin`
+ * @treturn[1] string the reply bytes (status word last)
+ * @treturn[1] integer the status word (0x9000; 0x6400 timeout, 0x6401 cancelled...)
+ * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` without a PIN pad)
+ * @raise on bad fields, before any PC/SC call
+ */
+
+/***
+ * Changes a PIN on the reader's PIN pad (FEATURE_MODIFY_PIN_DIRECT with
+ * `iscard.part10.modify_pin(t)`; implemented in Lua). Ours.
+ * @function modify_pin
+ * @tparam table t the fields of `iscard.part10.modify_pin`
+ * @treturn[1] string the reply bytes
+ * @treturn[1] integer the status word
+ * @return[2] nil, message, code
+ * @raise on bad fields, before any PC/SC call
+ */
+
 static const luaL_Reg methods[] = {
   {"AttachByReader", m_attach_by_reader},
   {"AttachByHandle", m_attach_by_handle},
