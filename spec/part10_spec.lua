@@ -57,19 +57,18 @@ for _, n in ipairs(COMMON) do
 end
 
 describe("part10.verify_pin / modify_pin", function()
-  it("builds the part 10 verify sample, 19-byte header + APDU", function()
-    local s = part10.verify_pin(VERIFY_FIELDS)
-    assert.are.equal(VERIFY_BYTES, hex(s, " "))
-    assert.are.equal(19 + 13, #s)
-    assert.are.same(filled(VERIFY_FIELDS, VERIFY_NAMES), part10.parse_verify_pin(s))
-  end)
-
-  it("builds the part 10 modify sample, 24-byte header + APDU", function()
-    local s = part10.modify_pin(MODIFY_FIELDS)
-    assert.are.equal(MODIFY_BYTES, hex(s, " "))
-    assert.are.equal(24 + 13, #s)
-    assert.are.same(filled(MODIFY_FIELDS, MODIFY_NAMES), part10.parse_modify_pin(s))
-  end)
+  for _, case in ipairs({
+    { "verify", 19, VERIFY_FIELDS, VERIFY_BYTES, VERIFY_NAMES },
+    { "modify", 24, MODIFY_FIELDS, MODIFY_BYTES, MODIFY_NAMES },
+  }) do
+    local kind, header, fields, golden, names = case[1], case[2], case[3], case[4], case[5]
+    it("builds the part 10 " .. kind .. " sample, " .. header .. "-byte header + APDU, and reads it back", function()
+      local s = part10[kind .. "_pin"](fields)
+      assert.are.equal(golden, hex(s, " "))
+      assert.are.equal(header + 13, #s)
+      assert.are.same(filled(fields, names), part10["parse_" .. kind .. "_pin"](s))
+    end)
+  end
 
   it("writes every field at its offset, multi-byte ones little-endian", function()
     local s = part10.verify_pin({ timeout = 1, timeout2 = 2, format_string = 3,

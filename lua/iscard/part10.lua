@@ -61,6 +61,13 @@ local function uint(s, i, j, be)
   return v
 end
 
+-- Raises unless s is a string; level as error's, seen from our caller.
+local function check_bytes(s, what, level)
+  if type(s) ~= "string" then
+    error(what .. ": binary string expected, got " .. util.describe(s), level + 1)
+  end
+end
+
 --- Parses the reply of GET_FEATURE_REQUEST: 6-byte TLVs (tag, length 4,
 -- big-endian control code). Known tags come under their names, unknown ones
 -- under their number; of a tag given twice, the first counts.
@@ -69,9 +76,7 @@ end
 -- @return[2] nil, message for a length that is not a multiple of 6 or a
 --   TLV whose length is not 4
 function M.parse_features(s)
-  if type(s) ~= "string" then
-    error("parse_features: binary string expected, got " .. util.describe(s), 2)
-  end
+  check_bytes(s, "parse_features", 2)
   if #s % 6 ~= 0 then
     return nil, format("features: %d bytes is not a whole number of 6-byte TLVs", #s)
   end
@@ -97,9 +102,7 @@ end
 -- @return[2] nil, message for a truncated TLV or a number of 0 or more
 --   than 6 bytes
 function M.parse_properties(s)
-  if type(s) ~= "string" then
-    error("parse_properties: binary string expected, got " .. util.describe(s), 2)
-  end
+  check_bytes(s, "parse_properties", 2)
   local t, raw = {}, {}
   local i = 1
   while i <= #s do
@@ -136,9 +139,7 @@ end
 -- @treturn[1] table `{lcd_layout=, entry_validation_condition=, timeout2=}`
 -- @return[2] nil, message when it is not 4 bytes
 function M.parse_pin_properties(s)
-  if type(s) ~= "string" then
-    error("parse_pin_properties: binary string expected, got " .. util.describe(s), 2)
-  end
+  check_bytes(s, "parse_pin_properties", 2)
   if #s ~= 4 then
     return nil, format("pin properties: %d bytes, expected 4", #s)
   end
@@ -225,9 +226,7 @@ local function build(what, layout, known, t, level)
 end
 
 local function parse(what, layout, size, s)
-  if type(s) ~= "string" then
-    error(what .. ": binary string expected, got " .. util.describe(s), 3)
-  end
+  check_bytes(s, what, 3)
   if #s < size then
     return nil, format("%s: %d bytes, shorter than the %d-byte header", what, #s, size)
   end
