@@ -77,7 +77,7 @@ local function stats_of(c)
   local s = read_file(c.stats)
   if not s then return nil end
   local r = { by_name = {}, last = s:match('\nlast = "(.-)"\n') or "" }
-  for k, v in s:gmatch("(%a+) = (%d+)\n") do r[k] = tonumber(v) end
+  for k, v in s:gmatch("([%w_]+) = (%d+)\n") do r[k] = tonumber(v) end
   for k, v in s:gmatch('%["([^"]+)"%] = (%d+)') do r.by_name[k] = tonumber(v) end
   for _, k in ipairs { "ok", "failed", "raised", "untyped", "mismatch", "heap_kb" } do
     if not r[k] then return nil end
