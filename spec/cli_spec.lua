@@ -21,7 +21,8 @@ describe("iscard command", function()
   end)
 
   it("send -r N picks the reader numbered N by readers; PINs masked unless --show-pins", function()
-    assert.are.equal("> 00 20 00 01 04 ** ** ** **\n6D00: checking error: instruction code not supported or invalid\nrc=3\n",
+    assert.are.equal("> 00 20 00 01 04 ** ** ** **\n"
+      .. "6D00: checking error: instruction code not supported or invalid\nrc=3\n",
       run("send -r 2 '0020000104 31323334'"))
     assert.matches("^> 00 20 00 01 04 31 32 33 34\n", run("send -r 2 --show-pins 002000010431323334"))
   end)
@@ -76,7 +77,8 @@ reset
 exit
 80 01 00 00 = 6A82
 ]])
-    assert.matches("^> reset\n< 3B 80 80 01 01\n> 80 01 00 00 02 61 62\n< 61 62 90 00 : success\n> 80 03 00 00\n< ", out)
+    assert.matches("^> reset\n< 3B 80 80 01 01\n> 80 01 00 00 02 61 62\n< 61 62 90 00 : success\n"
+      .. "> 80 03 00 00\n< ", out)
     -- PINs masked; no automatic GET RESPONSE: the script sends its own
     assert.matches("\n> 00 20 00 01 04 %*%* %*%* %*%* %*%*\n< 6D 00 : [^\n]+\n", out)
     assert.matches("\n> 00 E2 03 01 00\n< 61 03 : [^\n]+\n> 00 C0 00 00 03\n< 00 01 02 90 00 : success\nrc=0\n$", out)

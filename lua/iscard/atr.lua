@@ -22,9 +22,10 @@ M.MAX_LENGTH = 33
 -- by TA1's high nibble (ISO 7816-3 table 7); reserved indices are absent.
 -- @table FI
 M.FI = {
-  [0] = { 372, 4 }, [1] = { 372, 5 }, [2] = { 558, 6 }, [3] = { 744, 8 },
-  [4] = { 1116, 12 }, [5] = { 1488, 16 }, [6] = { 1860, 20 },
-  [9] = { 512, 5 }, [10] = { 768, 7.5 }, [11] = { 1024, 10 }, [12] = { 1536, 15 }, [13] = { 2048, 20 },
+  [0] = { f = 372, fmax = 4 }, [1] = { f = 372, fmax = 5 }, [2] = { f = 558, fmax = 6 },
+  [3] = { f = 744, fmax = 8 }, [4] = { f = 1116, fmax = 12 }, [5] = { f = 1488, fmax = 16 },
+  [6] = { f = 1860, fmax = 20 }, [9] = { f = 512, fmax = 5 }, [10] = { f = 768, fmax = 7.5 },
+  [11] = { f = 1024, fmax = 10 }, [12] = { f = 1536, fmax = 15 }, [13] = { f = 2048, fmax = 20 },
 }
 
 --- Baud rate adjustment integer Di by TA1's low nibble (ISO 7816-3 table 8);
@@ -192,7 +193,7 @@ function M.parse(bytes)
   local g1, g2 = a.interface[1] or {}, a.interface[2] or {}
   if g1.ta then a.fi, a.di = floor(g1.ta / 16), g1.ta % 16 end
   local fi = M.FI[a.fi]
-  if fi then a.f, a.fmax = fi[1], fi[2] end
+  if fi then a.f, a.fmax = fi.f, fi.fmax end
   a.d = M.DI[a.di]
   if g1.tc then a.n = g1.tc end
   if g2.tc then a.wi = g2.tc end
@@ -260,8 +261,9 @@ local function nibbles(b) return floor(b / 16), b % 16 end
 -- @return[2] nil
 -- @treturn[2] string why `bytes` is not an ATR
 function M.format(atr)
-  local a, msg = atr, nil
+  local a = atr
   if type(atr) == "string" then
+    local msg
     a, msg = M.parse(atr)
     if not a then return nil, msg end
   elseif type(atr) ~= "table" or type(atr.interface) ~= "table" then

@@ -28,8 +28,10 @@ local engine, states = transaction._engine, cmdm._states
 
 local M = {}
 
---- Lowest and highest logical channel a Channel can have.
-M.MIN, M.MAX = 1, 19
+--- Lowest logical channel a Channel can have (0 is the basic channel).
+M.MIN = 1
+--- Highest logical channel ISO 7816-4 codes in a CLA.
+M.MAX = 19
 
 --- The CLA that carries `cla` (written for the basic channel) on channel
 -- `number`.

@@ -60,7 +60,8 @@ local function decode(s, from, to, opts, depth)
       elseif len > 0x80 then
         local k = len - 0x80
         if k > M.MAX_LENGTH_BYTES then
-          return nil, format("tag %X: length byte %02X (more than %d length bytes)", tag, len, M.MAX_LENGTH_BYTES), start
+          return nil, format("tag %X: length byte %02X (more than %d length bytes)", tag, len,
+            M.MAX_LENGTH_BYTES), start
         end
         if i + k - 1 > to then return nil, format("tag %X: length truncated", tag), start end
         len = 0
