@@ -14,8 +14,7 @@ local floor = math.floor
 
 local M = {}
 
---- Longest ATR ISO 7816-3 allows: TS, T0, 15 historical bytes, TCK and the
--- interface bytes of at most 4 groups... in practice 33 bytes in all.
+--- Longest ATR ISO 7816-3 allows: TS and at most 32 further bytes.
 M.MAX_LENGTH = 33
 
 --- Clock rate conversion integer Fi and the largest clock frequency (MHz),

@@ -138,12 +138,16 @@ meta.__close = function(self) close(self) end
 meta.__gc = meta.__close
 meta.__tostring = function(self)
   local st = private[self]
+  if not st then return "iscard.Channel (not made by open_channel)" end
   return format("iscard.Channel %d (%s)", st.number, st.closed and "closed" or "open")
 end
 
 -- `number` as a field; everything else from the methods.
 meta.__index = function(self, k)
-  if k == "number" then return private[self].number end
+  if k == "number" then
+    local st = private[self]
+    return st and st.number
+  end
   return Channel[k]
 end
 
