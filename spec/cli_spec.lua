@@ -10,17 +10,25 @@ local function run(args)
 end
 
 describe("iscard command", function()
-  it("readers lists both readers with the card's ATR", function()
-    assert.are.equal(bed.readers[1] .. ": card 3B 80 80 01 01\n"
-      .. bed.readers[2] .. ": card 3B 80 80 01 01\nrc=0\n", run("readers"))
+  it("readers numbers both readers and shows the card's ATR", function()
+    assert.are.equal("1: " .. bed.readers[1] .. ": card 3B 80 80 01 01\n"
+      .. "2: " .. bed.readers[2] .. ": card 3B 80 80 01 01\nrc=0\n", run("readers"))
   end)
 
-  it("send prints reply data and status words, exit 0 on 9000", function()
-    assert.are.equal("61 62\n9000: success\nrc=0\n", run("send '80 01 00 00 02 61 62'"))
+  it("send echoes each command, prints reply data and status words, exit 0 on 9000", function()
+    assert.are.equal("> 80 01 00 00 02 61 62\n61 62\n9000: success\n> 80 01 00 00\n9000: success\nrc=0\n",
+      run("send '80 01 00 00 02 61 62' 80010000"))
+  end)
+
+  it("send -r N picks the reader numbered N by readers; PINs masked unless --show-pins", function()
+    assert.are.equal("> 00 20 00 01 04 ** ** ** **\n"
+      .. "6D00: checking error: instruction code not supported or invalid\nrc=3\n",
+      run("send -r 2 '0020000104 31323334'"))
+    assert.matches("^> 00 20 00 01 04 31 32 33 34\n", run("send -r 2 --show-pins 002000010431323334"))
   end)
 
   it("send exits 3 on another status word and 1 on a PC/SC error", function()
-    assert.matches("^6D00: [^\n]+\nrc=3\n$", run("send --reader 2 80FF0000"))
+    assert.matches("^> 80 FF 00 00\n6D00: [^\n]+\nrc=3\n$", run("send --reader 2 80FF0000"))
     assert.matches("SCARD_E_UNKNOWN_READER: .*rc=1\n$", run("send --reader nope 80010000"))
   end)
 
@@ -45,5 +53,63 @@ describe("iscard command", function()
     assert.matches("bad APDU 'zz'.*rc=2\n$", run("send zz"))
     assert.matches("unknown option.*rc=2\n$", run("send --bogus 00A40400"))
     assert.matches("rc=2\n$", run("nosuchcommand"))
+  end)
+
+  local function script(text, args)
+    local name = os.tmpname()
+    local f = assert(io.open(name, "w"))
+    f:write(text)
+    f:close()
+    local out = run("script " .. (args or "") .. " " .. name)
+    os.remove(name)
+    return out
+  end
+
+  it("script runs APDUs with a reset and expected status words, exit 0", function()
+    local out = script([[
+# the scriptor format, plus expected status words
+reset
+80 01 00 00 02 61 62 = 9000
+80 03 00 00          # counters
+00 20 00 01 04 31 32 33 34 = 6D00
+00 E2 03 01 00 = 61XX
+00 C0 00 00 03 = 9000
+exit
+80 01 00 00 = 6A82
+]])
+    assert.matches("^> reset\n< 3B 80 80 01 01\n> 80 01 00 00 02 61 62\n< 61 62 90 00 : success\n"
+      .. "> 80 03 00 00\n< ", out)
+    -- PINs masked; no automatic GET RESPONSE: the script sends its own
+    assert.matches("\n> 00 20 00 01 04 %*%* %*%* %*%* %*%*\n< 6D 00 : [^\n]+\n", out)
+    assert.matches("\n> 00 E2 03 01 00\n< 61 03 : [^\n]+\n> 00 C0 00 00 03\n< 00 01 02 90 00 : success\nrc=0\n$", out)
+  end)
+
+  it("script stops with exit 1 at a status word other than expected", function()
+    local out = script("80 01 00 00 = 9000\n80 FF 00 00 = 9000\n80 01 00 00\n")
+    assert.matches("< 90 00 : success\n> 80 FF 00 00\n< 6D 00 : [^\n]+\n", out)
+    assert.matches("expected status word 9000, got 6D00: [^\n]+\nrc=1\n$", out)
+    assert.is_nil(out:find("> 80 01 00 00\n", 30, true)) -- the third line was not sent
+  end)
+
+  it("script reads standard input, --show-pins and --auto", function()
+    local out = run("script --show-pins --auto - <<'EOF'\n0020000104 31323334 = 6d00\n00E2030200 = 9000\nEOF\n")
+    assert.matches("^> 00 20 00 01 04 31 32 33 34\n", out)
+    assert.matches("> 00 C0 00 00 03\n< 03 04 05 90 00 : success\nrc=0\n$", out)
+  end)
+
+  it("script refuses a bad line before sending anything, exit 2", function()
+    local out = script("80 01 00 00 = 9000\n80 0\n")
+    assert.matches(":2: [^\n]+\nrc=2\n$", out)
+    assert.is_nil(out:find("> ", 1, true))
+    assert.matches("4 hex digits", script("80010000 = 90\n"))
+  end)
+
+  it("atr describes and identifies an ATR", function()
+    local out = run("atr --list spec/data/smartcard_list.txt 3B021451")
+    assert.matches("^TS = 3B: direct convention\n", out)
+    assert.matches("identified %(spec/data/smartcard_list.txt%):\n  class with a range\n", out)
+    assert.matches("rc=0\n$", out)
+    assert.matches("TS 00 .*rc=1\n$", run("atr 00"))
+    assert.matches("rc=2\n$", run("atr zz"))
   end)
 end)

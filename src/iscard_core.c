@@ -1269,6 +1269,15 @@ static int l_status_change(lua_State *L) {
  * @raise on bad fields, before any PC/SC call
  */
 
+/***
+ * Opens a logical channel (implemented in Lua: lua/iscard/channel.lua):
+ * MANAGE CHANNEL open on the basic channel. The channel's `Transaction`
+ * puts its number into the CLA of every APDU it sends. Ours.
+ * @function open_channel
+ * @int[opt] number the channel to ask for (1..19); by default the card chooses
+ * @return an `iscard.channel` Channel with `.number`, or nil, message, code
+ */
+
 static const luaL_Reg methods[] = {
   {"AttachByReader", m_attach_by_reader},
   {"AttachByHandle", m_attach_by_handle},

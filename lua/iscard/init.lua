@@ -104,6 +104,15 @@ M.ISCardISO7816 = require("iscard.iso7816").new
 --- Status words as text, and the opt-in check (`iscard.sw.text(0x6A82)`).
 M.sw = require "iscard.sw"
 
+--- ATR decoding, description and identification (`iscard.atr.parse(card.Atr)`).
+M.atr = require "iscard.atr"
+
+--- BER-TLV and SIMPLE-TLV decoding and encoding (`iscard.tlv.decode(reply)`).
+M.tlv = require "iscard.tlv"
+
+--- Logical channels (`card:open_channel()` returns an `iscard.channel` Channel).
+M.channel = require "iscard.channel"
+
 --- Hex to bytes, white space ignored: `iscard.fromhex("00 A4 04 00")`
 -- (`iscard.util.fromhex`).
 -- @function fromhex
@@ -188,5 +197,12 @@ M.ctl_code = core.ctl_code
 M.reader_groups = core.reader_groups
 
 M.is_valid = reader.is_valid
+
+-- Opens a logical channel: MANAGE CHANNEL open on the basic channel; the
+-- channel's Transaction puts its number in every CLA (iscard.channel).
+-- Documented with the other members of ISCard in src/iscard_core.c.
+function methods.open_channel(self, number)
+  return M.channel.open(self, number, card_options)
+end
 
 return M

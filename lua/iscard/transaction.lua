@@ -154,7 +154,7 @@ end
 -- only errors that do not depend on the caller's level (the misuse checks
 -- are done by `engine`). `first_reply`: the reply engine already got for
 -- the command as built (exchange 1), or nil.
-local function general(transmit, card, cmd, s, o, apdu, chain, success, first_reply)
+local function general(transmit, card, cmd, s, o, apdu, chain, success, first_reply, wire)
   local cla, ins, p1, p2, data, le = s.cla, s.ins, s.p1, s.p2, s.data, s.le
   local nc = #data
   local trace, secret = o.trace, not o.trace_pins and is_secret(ins, data)
@@ -164,6 +164,7 @@ local function general(transmit, card, cmd, s, o, apdu, chain, success, first_re
 
   local exchanges = first_reply and 1 or 0
   local function exchange(bytes, reason, masked, part, parts)
+    if wire then bytes = wire(bytes) end
     if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
       error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
     end
@@ -281,7 +282,10 @@ end
 -- -- no options given (or cached ones), no trace, no chaining, the command
 -- sent as built, a reply other than 61xx/6Cxx -- reads the command's state
 -- directly, makes no table and no closure, and stores the reply as returned.
-local function engine(transmit, card, cmd, opts, card_opts, success, lvl)
+-- `wire(apdu) -> apdu`, when given, rewrites every APDU just before it is
+-- traced and sent, follow-ups included: a logical channel puts its number
+-- into the CLA there (iscard.channel), on the one code path.
+local function engine(transmit, card, cmd, opts, card_opts, success, lvl, wire)
   local merged
   if card_opts ~= nil and opts ~= nil then merged = merge(card_opts, opts) end
   local s = states[cmd]
@@ -341,6 +345,7 @@ local function engine(transmit, card, cmd, opts, card_opts, success, lvl)
     -- The plain case: one exchange of the APDU as built (4..65544 bytes,
     -- within MIN_CAPDU..MAX_CAPDU by construction).
     s.reply = "" -- a failure below must not leave the previous reply behind
+    if wire then apdu = wire(apdu) end
     local r, msg, code
     if transmit == nil then r, msg, code = card:transmit(apdu) else r, msg, code = transmit(apdu) end
     if r == nil then
@@ -358,7 +363,7 @@ local function engine(transmit, card, cmd, opts, card_opts, success, lvl)
     end
     local sw1 = sbyte(r, -2)
     if (sw1 == 0x61 and o.get_response) or (sw1 == 0x6C and o.fix_le) then
-      return general(transmit, card, cmd, s, o, apdu, false, success, r)
+      return general(transmit, card, cmd, s, o, apdu, false, success, r, wire)
     end
     s.reply = r -- all the data and the status word: the reply as it came
     if o.check then
@@ -368,7 +373,7 @@ local function engine(transmit, card, cmd, opts, card_opts, success, lvl)
     if success == nil then return true end
     return success
   end
-  return general(transmit, card, cmd, s, o, apdu, chain, success, nil)
+  return general(transmit, card, cmd, s, o, apdu, chain, success, nil, wire)
 end
 
 --- Send `cmd` and store the reply in it.

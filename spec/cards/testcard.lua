@@ -13,6 +13,16 @@
 --   80 05 00 00               the journal (entries joined by ","), then
 --                             clears it
 --   80 06 00 00               answers 9000 and resets all counters
+--   80 07 00 00 Lc data       keeps data for the logical channel it came on
+--   80 08 00 00               answers what 80 07 kept on this channel, 9000
+--
+-- Logical channels (ISO 7816-4): MANAGE CHANNEL (INS 70) opens (P1 00; P2 00:
+-- the lowest free channel, answered in one byte; P2 1..19: that one) and
+-- closes (P1 80; P2 the channel, 00 = the one in CLA) channels 1..19, which a
+-- reset closes. A command names its channel in the CLA (first inter-industry
+-- class: bits 2-1; further class 4x/6x/Cx/Ex: 4 + bits 4-1); on a channel that
+-- is not open it gets 6881. Every behaviour below then sees the command with
+-- the channel-0 CLA, and the ISO behaviours keep their state per channel.
 --
 -- Any other command goes to the ISO behaviours of spec/cards/iso.lua, if
 -- that file exists, and otherwise gets 6D00 (INS not supported).
@@ -35,6 +45,45 @@ end
 
 local function count(card, name)
   card.state[name] = (card.state[name] or 0) + 1
+end
+
+-- The channel a CLA names and the CLA of the same command on channel 0.
+local function demux(cla)
+  local prop = cla >= 0x80 and 0x80 or 0
+  local low = cla - prop
+  if low >= 0x40 then
+    -- further class: SM bit 6 -> first-class SM 10, chaining bit 5 kept
+    local sm = math.floor(low / 0x20) % 2 == 1 and 0x08 or 0
+    local chaining = math.floor(low / 0x10) % 2 == 1 and 0x10 or 0
+    return 4 + low % 16, prop + sm + chaining
+  end
+  return low % 4, cla - low % 4
+end
+
+local function manage_channel(card, capdu, ch)
+  local open = card.state.channels
+  local p1, p2 = capdu:byte(3), capdu:byte(4)
+  if p1 == 0x00 then
+    if p2 == 0 then
+      for n = 1, 19 do
+        if not open[n] then
+          open[n] = true
+          return string.char(n) .. "\144\0"
+        end
+      end
+      return "\106\129" -- 6A81: no channel left
+    end
+    if p2 > 19 or open[p2] then return "\106\134" end -- 6A86
+    open[p2] = true
+    return "\144\0"
+  elseif p1 == 0x80 then
+    local n = p2 == 0 and ch or p2
+    if n == 0 or n > 19 then return "\106\134" end
+    if not open[n] then return "\104\129" end -- 6881
+    open[n] = nil
+    return "\144\0"
+  end
+  return "\106\134"
 end
 
 local control = {
@@ -63,6 +112,14 @@ local control = {
     card.state.journal = {}
     return j .. "\144\0"
   end,
+  [0x07] = function(card, capdu)
+    card.state.kept = card.state.kept or {}
+    card.state.kept[card.state.channel] = body(capdu)
+    return "\144\0"
+  end,
+  [0x08] = function(card)
+    return ((card.state.kept or {})[card.state.channel] or "") .. "\144\0"
+  end,
   [0x06] = function(card)
     for _, k in ipairs { "resets", "powerons", "poweroffs", "apdus" } do card.state[k] = 0 end
     card.state.journal = {}
@@ -74,17 +131,30 @@ return {
   -- A T=1 card: 3B 80 80 01 01 (TD1 says T=1 follows, no historical bytes).
   atr = "\59\128\128\1\1",
   power = function(card, event)
+    card.state.channels = {} -- a reset closes every logical channel
     if event == "reset" then count(card, "resets")
     elseif event == "on" then count(card, "powerons")
     elseif event == "off" then count(card, "poweroffs") end
   end,
   apdu = function(card, capdu)
     count(card, "apdus")
-    if capdu:byte(1) == 0x80 and control[capdu:byte(2)] then
+    local st = card.state
+    st.channels = st.channels or {}
+    local ch, cla = 0, capdu:byte(1)
+    if cla ~= 0xFF then ch, cla = demux(cla) end
+    if capdu:byte(2) == 0x70 and (cla == 0x00 or cla == 0x80) then return manage_channel(card, capdu, ch) end
+    if ch ~= 0 and not st.channels[ch] then return "\104\129" end -- 6881
+    capdu = string.char(cla) .. capdu:sub(2)
+    st.channel = ch
+    if cla == 0x80 and control[capdu:byte(2)] then
       return control[capdu:byte(2)](card, capdu)
     end
     if iso then
+      -- the ISO behaviours' state, per channel
+      st.iso_by_channel = st.iso_by_channel or {}
+      st.iso = st.iso_by_channel[ch]
       local r = iso(card, capdu)
+      st.iso_by_channel[ch] = st.iso
       if r then return r end
     end
     return "\109\0"

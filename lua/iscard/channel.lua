@@ -1,0 +1,206 @@
+--- Logical channels (ISO/IEC 7816-4, 5.4.2 and MANAGE CHANNEL): a channel
+-- is opened with `card:open_channel()` and sends commands with its own
+-- `Transaction`, which puts the channel number into the CLA of every APDU it
+-- sends -- parts of chained commands, Le resends and GET RESPONSEs included.
+--
+-- Commands are built as for the basic channel (CLA 00, 0C, 80, ...); the
+-- channel carries them:
+--
+-- * channels 1-3 in the first inter-industry class: bits 2-1 of the CLA
+--   (`0x0C` on channel 2 becomes `0x0E`);
+-- * channels 4-19 in the further inter-industry class: bit 7 set, bits 4-1
+--   the number minus 4, the chaining bit kept in bit 5, and secure messaging
+--   "command header not processed" (bits 4-3 = 10 in the first class) moved
+--   to bit 6. The other two secure-messaging codings (proprietary, header
+--   authenticated) have no place in the further class: such a command raises.
+-- * proprietary classes (bit 8 set, as GlobalPlatform's 80/84) get the same
+--   coding in their low seven bits, as GlobalPlatform cards expect.
+--
+-- A CLA that already names a channel, a reserved class (20-3F) and FF raise.
+-- @module iscard.channel
+
+local util = require "iscard.util"
+local cmdm = require "iscard.cmd"
+local transaction = require "iscard.transaction"
+
+local format, char, byte, floor = string.format, string.char, string.byte, math.floor
+local engine, states = transaction._engine, cmdm._states
+
+local M = {}
+
+--- Lowest logical channel a Channel can have (0 is the basic channel).
+M.MIN = 1
+--- Highest logical channel ISO 7816-4 codes in a CLA.
+M.MAX = 19
+
+--- The CLA that carries `cla` (written for the basic channel) on channel
+-- `number`.
+-- @tparam integer cla class byte of a basic-channel command
+-- @tparam integer number channel 0..19
+-- @treturn[1] integer the class byte for that channel
+-- @return[2] nil
+-- @treturn[2] string why this CLA cannot go on that channel
+function M.cla(cla, number)
+  cla = util.byte(cla, "channel.cla: CLA")
+  number = util.int(number, "channel.cla: channel", 0, M.MAX)
+  if cla == 0xFF then return nil, "CLA FF is invalid" end
+  local prop = cla >= 0x80 and 0x80 or 0
+  local low = cla - prop
+  if low >= 0x40 then
+    return nil, format("CLA %02X already names logical channel %d (further class)", cla, 4 + low % 16)
+  end
+  if low >= 0x20 then return nil, format("CLA %02X is a reserved class", cla) end
+  if low % 4 ~= 0 then
+    return nil, format("CLA %02X already names logical channel %d", cla, low % 4)
+  end
+  if number <= 3 then return cla + number end
+  local sm = floor(low / 4) % 4
+  if sm == 1 or sm == 3 then
+    return nil, format("CLA %02X: secure messaging coding %d%d has no place in the further class of channel %d",
+      cla, floor(sm / 2), sm % 2, number)
+  end
+  local chaining = low >= 0x10 and 0x10 or 0
+  return prop + 0x40 + (sm == 2 and 0x20 or 0) + chaining + (number - 4)
+end
+
+local Channel = {}
+local meta = { __name = "iscard.Channel" }
+local private = setmetatable({}, { __mode = "k" }) -- channel -> state
+
+local function state_of(self, method)
+  local st = private[self]
+  if not st then
+    error(format("%s: iscard.Channel expected as self, got %s (call it with ':')", method, util.describe(self)), 3)
+  end
+  if st.closed then error(format("%s: the channel %d is closed", method, st.number), 3) end
+  return st
+end
+
+-- Raises at the caller of Transaction (level 3 from here) when a CLA the
+-- command will send cannot go on this channel.
+local function check_cla(cla, number, what)
+  local ok, why = M.cla(cla, number)
+  if not ok then
+    error(format("Transaction on channel %d: %s%s", number, what == "CLA" and "" or what .. ": ", why), 4)
+  end
+end
+
+--- Sends `cmd` on this channel: `ISCard:Transaction` with the channel in
+-- the CLA of every APDU. Same options and results; returns the channel.
+-- @tparam iscard.ISCardCmd cmd built for the basic channel
+-- @tparam[opt] table opts Transaction options
+-- @return[1] the channel
+-- @return[2] nil, message, code
+function Channel:Transaction(cmd, opts)
+  local st = state_of(self, "Transaction")
+  local s = states[cmd]
+  if s then
+    check_cla(s.cla, st.number, "CLA")
+    if s.alt_cla then check_cla(s.alt_cla, st.number, "AlternateClassId") end
+  end
+  return engine(nil, st.card, cmd, opts, st.card_options[st.card], self, 2, st.wire)
+end
+
+-- MANAGE CHANNEL close, sent on the channel itself. Never raises.
+local function close(self)
+  local st = private[self]
+  if not st or st.closed then return true end
+  st.closed = true
+  local apdu = char(st.wire_cla, 0x70, 0x80, st.number)
+  local ok, r, msg, code = pcall(st.card.transmit, st.card, apdu)
+  if not ok then return nil, tostring(r) end
+  if not r then return nil, msg, code end
+  if #r ~= 2 then
+    return util.failure("ISCARD_E_MALFORMED_RESPONSE", "%d-byte reply to MANAGE CHANNEL close", #r)
+  end
+  local sw = byte(r, 1) * 256 + byte(r, 2)
+  if sw ~= 0x9000 then
+    return util.failure("ISCARD_E_CARD_STATUS", "MANAGE CHANNEL close of channel %d: %s",
+      st.number, require("iscard.sw").text(sw))
+  end
+  return true
+end
+
+--- Closes the channel (MANAGE CHANNEL close, P2 = the number, sent on the
+-- channel). The channel is closed on our side whatever the card answers;
+-- closing again does nothing. Also done by `<close>` and by the garbage
+-- collector, which never raise.
+-- @return[1] true
+-- @return[2] nil, message, code (a PC/SC failure or the card's status word)
+function Channel:close()
+  if not private[self] then
+    error("close: iscard.Channel expected as self, got " .. util.describe(self) .. " (call it with ':')", 2)
+  end
+  return close(self)
+end
+
+meta.__close = function(self) close(self) end
+meta.__gc = meta.__close
+meta.__tostring = function(self)
+  local st = private[self]
+  if not st then return "iscard.Channel (not made by open_channel)" end
+  return format("iscard.Channel %d (%s)", st.number, st.closed and "closed" or "open")
+end
+
+-- `number` as a field; everything else from the methods.
+meta.__index = function(self, k)
+  if k == "number" then
+    local st = private[self]
+    return st and st.number
+  end
+  return Channel[k]
+end
+
+-- Makes the channel object for channel `number` of `card`.
+local function new(card, number, card_options)
+  local self = {}
+  local st = { card = card, number = number, card_options = card_options }
+  st.wire_cla = assert(M.cla(0, number))
+  -- every APDU the engine sends: the channel into its CLA (checked before
+  -- sending by Transaction; a follow-up's CLA derives from a checked one)
+  st.wire = function(apdu)
+    local cla = assert(M.cla(byte(apdu, 1), number))
+    return char(cla) .. apdu:sub(2)
+  end
+  private[self] = st
+  setmetatable(self, meta)
+  -- Lua 5.1 and LuaJIT run __gc only for userdata: a proxy carries it.
+  -- The channel holds the proxy (not `st`, which `private` holds strongly
+  -- on 5.1, where weak keys are no ephemerons: that would keep it alive).
+  if _VERSION == "Lua 5.1" and newproxy then -- luacheck: compat
+    local proxy = newproxy(true) -- luacheck: compat
+    getmetatable(proxy).__gc = function() close(self) end
+    rawset(self, private, proxy)
+  end
+  return self
+end
+
+--- Opens a logical channel with MANAGE CHANNEL open (sent on the basic
+-- channel through `ISCard:Transaction`). `card:open_channel()` calls this.
+-- @param card an attached ISCard
+-- @int[opt] number the channel to open (1..19); by default the card chooses
+-- @tparam table card_options the cards' Transaction defaults (by card)
+-- @return[1] the channel
+-- @return[2] nil, message, code
+function M.open(card, number, card_options)
+  if number ~= nil then number = util.int(number, "open_channel: channel", M.MIN, M.MAX, 3) end
+  local cmd = cmdm.new()
+  cmd:BuildCmd(0x00, 0x70, 0x00, number or 0, nil, number == nil and 1 or nil)
+  local ok, msg, code = card:Transaction(cmd)
+  if not ok then return nil, msg, code end
+  local sw = cmd.ReplyStatus
+  if sw ~= 0x9000 then
+    return util.failure("ISCARD_E_CARD_STATUS", "MANAGE CHANNEL open: %s", require("iscard.sw").text(sw))
+  end
+  local data = cmd.ReplyData
+  if number == nil then
+    number = #data == 1 and byte(data) or nil
+    if number == nil or number < M.MIN or number > M.MAX then
+      return util.failure("ISCARD_E_MALFORMED_RESPONSE", "MANAGE CHANNEL open answered %s, not a channel number 01..13",
+        #data > 0 and util.tohex(data, " ") or "no data")
+    end
+  end
+  return new(card, number, card_options)
+end
+
+return M

@@ -1,0 +1,278 @@
+--- BER-TLV (ISO/IEC 7816-4 and 8825-1, as cards use it) and ISO 7816
+-- SIMPLE-TLV: decoding, encoding, lookup by path.
+--
+-- Decoding trusts nothing: every length is checked against the bytes
+-- actually there and against the object that contains it before anything is
+-- read, tags and lengths have a bounded size and nesting a bounded depth, so
+-- any string decodes in time and memory proportional to its length or fails
+-- with `nil, message, offset`. Offsets are 1-based positions in the input.
+-- @module iscard.tlv
+
+local util = require "iscard.util"
+
+local byte, char, format, concat = string.byte, string.char, string.format, table.concat
+local floor = math.floor
+
+local M = {}
+
+--- Longest tag, in bytes.
+M.MAX_TAG_BYTES = 4
+--- Most bytes after a long-form length's first byte (81..84).
+M.MAX_LENGTH_BYTES = 4
+--- Deepest nesting of constructed objects `decode` follows (the outermost
+-- object is depth 1); deeper input is an error, never a stack overflow.
+M.MAX_DEPTH = 64
+
+-- Decodes the objects in s[from..to]. Returns the list, or nil, message,
+-- offset. `depth` counts the enclosing constructed objects.
+local function decode(s, from, to, opts, depth)
+  local nodes = {}
+  local i = from
+  while i <= to do
+    local b = byte(s, i)
+    if b == 0x00 or b == 0xFF then
+      if not opts.padding then
+        return nil, format("byte %02X where a tag is expected (padding is allowed only with opts.padding)", b), i
+      end
+      i = i + 1
+    else
+      local start = i
+      -- tag: low five bits all set -> more bytes follow, each with bit 8
+      -- set except the last
+      local tag = b
+      if b % 32 == 31 then
+        repeat
+          i = i + 1
+          if i > to then return nil, "tag truncated", start end
+          if i - start + 1 > M.MAX_TAG_BYTES then
+            return nil, format("tag longer than %d bytes", M.MAX_TAG_BYTES), start
+          end
+          b = byte(s, i)
+          tag = tag * 256 + b
+        until b < 0x80
+      end
+      i = i + 1
+      if i > to then return nil, format("length of tag %X missing", tag), start end
+      local len = byte(s, i)
+      i = i + 1
+      if len == 0x80 then
+        return nil, format("tag %X: indefinite length (80) not allowed", tag), start
+      elseif len > 0x80 then
+        local k = len - 0x80
+        if k > M.MAX_LENGTH_BYTES then
+          return nil, format("tag %X: length byte %02X (more than %d length bytes)", tag, len,
+            M.MAX_LENGTH_BYTES), start
+        end
+        if i + k - 1 > to then return nil, format("tag %X: length truncated", tag), start end
+        len = 0
+        for j = i, i + k - 1 do len = len * 256 + byte(s, j) end
+        i = i + k
+      end
+      -- the value must lie within what is there and within the parent
+      if len > to - i + 1 then
+        return nil, format("tag %X: length %d, only %d byte%s left", tag, len, to - i + 1,
+          to - i + 1 == 1 and "" or "s"), start
+      end
+      -- bit 6 of the first tag byte: constructed
+      local node = { tag = tag, constructed = floor(byte(s, start) / 32) % 2 == 1,
+                     value = s:sub(i, i + len - 1), offset = start }
+      if node.constructed then
+        if depth >= M.MAX_DEPTH then
+          return nil, format("tag %X: nested deeper than %d", tag, M.MAX_DEPTH), start
+        end
+        local children, msg, at = decode(s, i, i + len - 1, opts, depth + 1)
+        if children then
+          node.children = children
+        elseif opts.lenient then
+          node.constructed, node.err = false, format("%s (at %d)", msg, at)
+        else
+          return nil, msg, at
+        end
+      end
+      nodes[#nodes + 1] = node
+      i = i + len
+    end
+  end
+  return nodes
+end
+
+local function check_opts(opts, name)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(name .. ": options table or nil expected, got " .. util.describe(opts), 3)
+  end
+  for k in pairs(opts) do
+    if k ~= "padding" and k ~= "lenient" then
+      error(format("%s: unknown option '%s'", name, tostring(k)), 3)
+    end
+  end
+  return opts
+end
+
+--- Decodes BER-TLV objects.
+--
+-- A node is `{tag = integer (0x6F, 0x9F38), constructed = boolean,
+-- value = bytes, children = list (constructed only), offset = position of
+-- its first tag byte}`.
+--
+-- Strict by default: definite lengths only (short form or 81..84), tags of at
+-- most `MAX_TAG_BYTES`, every object within the bytes there and within its
+-- parent, no 00/FF between objects. Long-form lengths that are longer than
+-- needed are accepted (some cards write them).
+--
+-- Options: `padding` (skip 00 and FF bytes between objects, as ISO 7816-4
+-- allows before, between and after objects), `lenient` (a constructed object
+-- whose value is not valid TLV is kept with `constructed = false`, no
+-- children, and `err` set to why).
+--
+-- Raises only when `bytes` is not a string or `opts` is not a table of those
+-- options.
+-- @tparam string bytes
+-- @tparam[opt] table opts `{padding = bool, lenient = bool}`
+-- @treturn[1] table list of nodes
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @treturn[2] integer the 1-based offset of the tag of the object that cannot be decoded
+function M.decode(bytes, opts)
+  if type(bytes) ~= "string" then
+    error("tlv.decode: string expected, got " .. util.describe(bytes), 2)
+  end
+  opts = check_opts(opts, "tlv.decode")
+  return decode(bytes, 1, #bytes, opts, 0)
+end
+
+-- Tag bytes of an integer tag; raises when they are not a well-formed tag.
+local function tag_bytes(tag, lvl)
+  local t = util.int_in(tag, 1, 0xFFFFFFFF)
+  local out = {}
+  if t then
+    while t > 0 do
+      table.insert(out, 1, t % 256)
+      t = floor(t / 256)
+    end
+    local ok = (#out == 1) == (out[1] % 32 ~= 31) and (#out == 1 or out[#out] < 0x80)
+    for j = 2, #out - 1 do ok = ok and out[j] >= 0x80 end
+    if ok then return char(util.unpack(out)) end
+  end
+  error(format("tlv.encode: bad tag %s", type(tag) == "number" and format("%X", tag) or util.describe(tag)), lvl)
+end
+
+local function length_bytes(n)
+  if n < 0x80 then return char(n) end
+  local out = {}
+  while n > 0 do
+    table.insert(out, 1, n % 256)
+    n = floor(n / 256)
+  end
+  return char(0x80 + #out, util.unpack(out))
+end
+
+local function encode(nodes, lvl, depth)
+  if type(nodes) ~= "table" then
+    error("tlv.encode: list of nodes expected, got " .. util.describe(nodes), lvl)
+  end
+  if depth > M.MAX_DEPTH then error("tlv.encode: nested deeper than " .. M.MAX_DEPTH, lvl) end
+  local out = {}
+  for _, node in ipairs(nodes) do
+    if type(node) ~= "table" then
+      error("tlv.encode: node table expected, got " .. util.describe(node), lvl)
+    end
+    local value
+    if node.children ~= nil then
+      value = encode(node.children, lvl + 1, depth + 1)
+    else
+      value = node.value or ""
+      if type(value) ~= "string" then
+        error("tlv.encode: value string expected, got " .. util.describe(value), lvl)
+      end
+    end
+    out[#out + 1] = tag_bytes(node.tag, lvl + 1)
+    out[#out + 1] = length_bytes(#value)
+    out[#out + 1] = value
+  end
+  return concat(out)
+end
+
+--- Encodes nodes as BER-TLV with minimal lengths: the value of a node with
+-- `children` is their encoding, otherwise its `value` (default "").
+-- `encode(decode(x)) == x` for every `x` that `decode` accepts without
+-- padding and whose lengths are minimal.
+-- Raises on a bad tag (not 1..4 bytes of a well-formed tag) or node.
+-- @tparam table nodes list of nodes (as `decode` returns)
+-- @treturn string
+function M.encode(nodes)
+  return encode(nodes, 3, 1)
+end
+
+local function find(nodes, tags, k)
+  for _, node in ipairs(nodes) do
+    if node.tag == tags[k] then
+      if k == #tags then return node end
+      if node.children then
+        local found = find(node.children, tags, k + 1)
+        if found then return found end
+      end
+    end
+  end
+  return nil
+end
+
+--- The first node on a path of tags: `find(nodes, "6F/A5/50")` looks for a
+-- 6F at the top, an A5 inside it, a 50 inside that (the first match in
+-- document order, trying every 6F and A5 that lies on the way).
+-- @tparam table nodes as `decode` returns
+-- @tparam string path hex tags separated by "/"
+-- @treturn table|nil the node
+function M.find(nodes, path)
+  if type(nodes) ~= "table" then
+    error("tlv.find: list of nodes expected, got " .. util.describe(nodes), 2)
+  end
+  if type(path) ~= "string" then
+    error("tlv.find: path string expected, got " .. util.describe(path), 2)
+  end
+  local tags = {}
+  for part in (path .. "/"):gmatch("([^/]*)/") do
+    local t = part:match("^%s*(%x+)%s*$")
+    if not t or #t > 8 then error(format("tlv.find: bad tag '%s' in path '%s'", part, path), 2) end
+    tags[#tags + 1] = tonumber(t, 16)
+  end
+  return find(nodes, tags, 1)
+end
+
+--- Decodes ISO 7816 SIMPLE-TLV objects: a one-byte tag (01..FE) and a length
+-- of one byte (00..FE) or FF followed by two bytes (0..65535).
+-- Nodes are `{tag=, value=, offset=}`. Raises only when `bytes` is not a string.
+-- @tparam string bytes
+-- @treturn[1] table list of nodes
+-- @return[2] nil
+-- @treturn[2] string what is wrong
+-- @treturn[2] integer the offset of the tag of the object that cannot be decoded
+function M.simple_decode(bytes)
+  if type(bytes) ~= "string" then
+    error("tlv.simple_decode: string expected, got " .. util.describe(bytes), 2)
+  end
+  local nodes, i, n = {}, 1, #bytes
+  while i <= n do
+    local start, tag = i, byte(bytes, i)
+    if tag == 0x00 or tag == 0xFF then
+      return nil, format("invalid SIMPLE-TLV tag %02X", tag), start
+    end
+    if i + 1 > n then return nil, format("tag %02X: length missing", tag), start end
+    local len = byte(bytes, i + 1)
+    i = i + 2
+    if len == 0xFF then
+      if i + 1 > n then return nil, format("tag %02X: length truncated", tag), start end
+      len = byte(bytes, i) * 256 + byte(bytes, i + 1)
+      i = i + 2
+    end
+    if len > n - i + 1 then
+      return nil, format("tag %02X: length %d, only %d byte%s left", tag, len, n - i + 1,
+        n - i + 1 == 1 and "" or "s"), start
+    end
+    nodes[#nodes + 1] = { tag = tag, value = bytes:sub(i, i + len - 1), offset = start }
+    i = i + len
+  end
+  return nodes
+end
+
+return M
