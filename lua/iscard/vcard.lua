@@ -20,7 +20,8 @@
 --
 -- The `card` object handed to the handlers has the fields `resets`,
 -- `powerons`, `poweroffs`, `apdus` (counters), `atr`, `state` (a free table
--- for the script) and the methods `remove`, `delay`, `set_atr`, `log`, `stop`.
+-- for the script) and the methods `remove`, `swap`, `delay`, `set_atr`,
+-- `log`, `stop`.
 --
 -- An error raised by `apdu` does not kill the card: it answers `6F00` and
 -- prints the error to stderr.  So does a reply that is not a string of at
@@ -86,6 +87,18 @@ end
 -- @tparam[opt=1000] number ms how long the card stays out
 function Card:remove(ms)
   self._remove = check_ms(ms or 1000, "card:remove")
+end
+
+--- Swap the card: after the current reply, pull it out, change the ATR,
+-- and put it back after `ms` milliseconds. With the default 0 the swap is
+-- faster than pcscd polls: pcscd still sees the reader empty once (vpcd
+-- asks the ATR on every presence check and finds the old connection gone),
+-- then the new card.
+-- @tparam string atr the new card's binary ATR, 1..33 bytes
+-- @tparam[opt=0] number ms how long the reader stays empty
+function Card:swap(atr, ms)
+  self:set_atr(atr)
+  self._remove = check_ms(ms or 0, "card:swap")
 end
 
 --- Sleep `ms` milliseconds before sending the current reply (a slow card).

@@ -13,6 +13,10 @@
 --   80 05 00 00               the journal (entries joined by ","), then
 --                             clears it
 --   80 06 00 00               answers 9000 and resets all counters
+--   80 07 hi lo Lc ATR        swap: after answering 9000, the card leaves and
+--                             a card with this ATR comes back after
+--                             (hi*256+lo)*10 ms (0: at once, faster than
+--                             pcscd polls)
 --
 -- Any other command goes to the ISO behaviours of spec/cards/iso.lua, if
 -- that file exists, and otherwise gets 6D00 (INS not supported).
@@ -66,6 +70,10 @@ local control = {
   [0x06] = function(card)
     for _, k in ipairs { "resets", "powerons", "poweroffs", "apdus" } do card.state[k] = 0 end
     card.state.journal = {}
+    return "\144\0"
+  end,
+  [0x07] = function(card, capdu)
+    card:swap(body(capdu), (capdu:byte(3) * 256 + capdu:byte(4)) * 10)
     return "\144\0"
   end,
 }
