@@ -407,3 +407,79 @@ describe_private("iscard.monitor across pcscd outages", function()
     mon:close()
   end)
 end)
+
+describe("iscard monitor and iscard wait", function()
+  after_each(restore)
+  local lua = os.getenv("LUA") or "lua5.4"
+
+  local function run(args)
+    local p = assert(io.popen(lua .. " bin/iscard " .. args .. " 2>&1; echo \"rc=$?\""))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  local function read(path)
+    local f = io.open(path)
+    if not f then return "" end
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+
+  it("monitor --json prints one object per event, as it happens, until Ctrl-C", function()
+    local base = os.tmpname()
+    assert.is_true(sh(("(%s bin/iscard monitor --json > %s.out 2> %s.err & echo $! > %s.pid; wait $!; echo $? > %s.rc) &")
+      :format(lua, base, base, base, base)))
+    local function lines()
+      local t = {}
+      for l in read(base .. ".out"):gmatch("[^\n]+") do t[#t + 1] = l end
+      return t
+    end
+    local deadline = core.now() + 20000
+    while #lines() < 4 do
+      assert(core.now() < deadline, "no snapshot: " .. read(base .. ".err"))
+      bed.sleep(0.05)
+    end
+    tell(R1, "\128\2\0\50")
+    while #lines() < 6 do
+      assert(core.now() < deadline, "no events: " .. read(base .. ".err"))
+      bed.sleep(0.05)
+    end
+    assert.is_true(sh("kill -INT " .. read(base .. ".pid"):match("%d+")))
+    while read(base .. ".rc") == "" do
+      assert(core.now() < deadline + 10000, "monitor did not stop on SIGINT")
+      bed.sleep(0.05)
+    end
+    local l = lines()
+    local t = "^{\"time\":%d+,"
+    local r1, r2 = '"reader":"' .. R1 .. '"', '"reader":"' .. R2 .. '"'
+    assert.matches(t .. '"type":"reader_added",' .. r1 .. "}$", l[1])
+    assert.matches(t .. '"type":"card_inserted",' .. r1 .. ',"atr":"3B80800101"}$', l[2])
+    assert.matches(t .. '"type":"reader_added",' .. r2 .. "}$", l[3])
+    assert.matches(t .. '"type":"card_inserted",' .. r2 .. ',"atr":"3B80800101"}$', l[4])
+    assert.matches(t .. '"type":"card_removed",' .. r1 .. "}$", l[5])
+    assert.matches(t .. '"type":"card_inserted",' .. r1 .. ',"atr":"3B80800101"}$', l[6])
+    assert.are.equal(6, #l)
+    assert.are.equal("130", read(base .. ".rc"):match("%d+"))
+    for _, ext in ipairs { "", ".out", ".err", ".pid", ".rc" } do os.remove(base .. ext) end
+  end)
+
+  it("monitor -r prints time, event, reader and ATR for that reader only", function()
+    local out = run("monitor --reader '" .. R2 .. "' & p=$!; sleep 1; kill -INT $p; wait $p")
+    assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d  reader_added  " .. R2 .. "\n"
+      .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d  card_inserted  " .. R2 .. "  3B 80 80 01 01\n", out)
+    assert.is_nil(out:find(R1, 1, true))
+  end)
+
+  it("wait exits 0 when it happened, 1 on timeout, 2 on error", function()
+    assert.are.equal("rc=0\n", run("wait -t 0.2"))
+    assert.are.equal("rc=1\n", run("wait --absent -t 0.2"))
+    assert.are.equal("rc=1\n", run("wait -r '" .. R1 .. "' --absent -t 0.2"))
+    tell(R1, "\128\2\0\200") -- out for 2 s
+    assert.are.equal("rc=0\n", run("wait -r '" .. R1 .. "' --absent -t 20"))
+    assert.are.equal("rc=0\n", run("wait -r '" .. R1 .. "' -t 20"))
+    assert.matches("SCARD_E_UNKNOWN_READER.*rc=2\n$", run("wait -r 'No such reader' -t 1"))
+    assert.matches("bad timeout.*rc=2\n$", run("wait -t soon"))
+  end)
+end)

@@ -40,10 +40,13 @@ local floor, min, max = math.floor, math.min, math.max
 local PNP = "\\\\?PnP?\\Notification"
 
 -- What pcsc-lite reports on a context whose daemon has gone (or is not
--- there): the context never recovers, only a new one works.
+-- there): the context never recovers, only a new one works. pcsc-lite
+-- 1.9.9 reads a connection reset by the dying pcscd (ECONNRESET) as
+-- SCARD_W_SECURITY_VIOLATION.
 local SERVICE_LOST = {
   [E.SCARD_E_NO_SERVICE] = true, [E.SCARD_F_COMM_ERROR] = true,
   [E.SCARD_E_SERVICE_STOPPED] = true, [E.SCARD_E_INVALID_HANDLE] = true,
+  [E.SCARD_W_SECURITY_VIOLATION] = true,
 }
 M.SERVICE_LOST = SERVICE_LOST
 
