@@ -356,18 +356,11 @@ describe_private("iscard.monitor across pcscd outages", function()
     for _, r in ipairs(bed.readers) do bed.inserted(r) end
     -- what changed over the outage (vpcd's cards were dropped and come
     -- back), until the monitor sees both cards again
+    local function cards(events, r)
+      return count(events, "card_inserted", r) - count(events, "card_removed", r)
+    end
     local function settled(all)
-      local n = {}
-      for _, r in ipairs(bed.readers) do
-        n[r] = 0
-        for _, ev in ipairs(back) do
-          if ev.reader == r then n[r] = n[r] + (ev.type == "card_inserted" and 1 or ev.type == "card_removed" and -1 or 0) end
-        end
-        for _, ev in ipairs(all) do
-          if ev.reader == r then n[r] = n[r] + (ev.type == "card_inserted" and 1 or ev.type == "card_removed" and -1 or 0) end
-        end
-      end
-      return n[R1] >= 0 and n[R2] >= 0
+      return cards(back, R1) + cards(all, R1) >= 0 and cards(back, R2) + cards(all, R2) >= 0
     end
     for _, ev in ipairs(collect(mon, settled, "cards back")) do back[#back + 1] = ev end
     assert.are.equal("service_back", back[1].type)
@@ -429,8 +422,8 @@ describe("iscard monitor and iscard wait", function()
 
   it("monitor --json prints one object per event, as it happens, until Ctrl-C", function()
     local base = os.tmpname()
-    assert.is_true(sh(("(%s bin/iscard monitor --json > %s.out 2> %s.err & echo $! > %s.pid; wait $!; echo $? > %s.rc) &")
-      :format(lua, base, base, base, base)))
+    assert.is_true(sh(("(%s bin/iscard monitor --json > %s.out 2> %s.err & echo $! > %s.pid; "
+      .. "wait $!; echo $? > %s.rc) &"):format(lua, base, base, base, base)))
     local function lines()
       local t = {}
       for l in read(base .. ".out"):gmatch("[^\n]+") do t[#t + 1] = l end

@@ -1145,21 +1145,21 @@ typedef struct WaitEntry {
 static int l_status_change(lua_State *L) {
   WaitEntry *w;
   SCARDCONTEXT ctx;
-  int temp, r;
-  size_t n, i;
+  int temp, r, n, i;
+  size_t len3;
   lua_Integer timeout = luaL_checkinteger(L, 2);
-  LONG rv;
   luaL_checktype(L, 3, LUA_TTABLE);
-  n = (size_t)lua_rawlen(L, 3);
-  luaL_argcheck(L, n >= 1 && n <= (size_t)0x7FFFFFFF / sizeof(WaitEntry), 3,
+  len3 = (size_t)lua_rawlen(L, 3);
+  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry), 3,
                 "1 or more reader entries");
+  n = (int)len3;
   /* A userdata, so that an argument error below cannot leak it. */
-  w = (WaitEntry *)lua_newuserdatauv(L, n * sizeof(WaitEntry), 0);
-  memset(w, 0, n * sizeof(WaitEntry));
+  w = (WaitEntry *)lua_newuserdatauv(L, len3 * sizeof(WaitEntry), 0);
+  memset(w, 0, len3 * sizeof(WaitEntry));
   for (i = 0; i < n; i++) {
     size_t len;
     const char *name;
-    lua_rawgeti(L, 3, (lua_Integer)(i + 1));
+    lua_rawgeti(L, 3, i + 1);
     luaL_argcheck(L, lua_istable(L, -1), 3, "entries must be tables");
     lua_pushliteral(L, "reader");
     lua_rawget(L, -2);
@@ -1180,14 +1180,15 @@ static int l_status_change(lua_State *L) {
     /* pcsc-lite wants one contiguous array of SCARD_READERSTATE; the names
      * stay in w.  A second userdata for the same reason as w. */
     SCARD_READERSTATE *rs = (SCARD_READERSTATE *)lua_newuserdatauv(
-        L, n * sizeof(SCARD_READERSTATE), 0);
+        L, len3 * sizeof(SCARD_READERSTATE), 0);
+    LONG rv;
     for (i = 0; i < n; i++) rs[i] = w[i].rs;
     rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout,
                               rs, (DWORD)n);
     if (temp) (void)SCardReleaseContext(ctx);
     if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
     for (i = 0; i < n; i++) {
-      lua_rawgeti(L, 3, (lua_Integer)(i + 1));
+      lua_rawgeti(L, 3, i + 1);
       iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
       lua_setfield(L, -2, "event");
       lua_pushlstring(L, (const char *)rs[i].rgbAtr,

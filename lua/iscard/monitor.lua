@@ -372,17 +372,17 @@ end
 function methods.events(self, timeout_ms)
   check(self, "events")
   timeout_ms = check_timeout(timeout_ms, -1, "events")
-  local list, i = {}, 0
+  local got, i = {}, 0
   return function()
     i = i + 1
-    if list[i] == nil then
+    if got[i] == nil then
       if self._closed then return nil end
       local msg
-      list, msg = wait(self, timeout_ms)
-      if not list then error(msg, 2) end
+      got, msg = wait(self, timeout_ms)
+      if not got then error(msg, 2) end
       i = 1
     end
-    return list[i]
+    return got[i]
   end
 end
 
