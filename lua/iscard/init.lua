@@ -102,6 +102,8 @@ function M.wait(reader, present, timeout_ms)
   return nil, emsg, ecode
 end
 
+monitor.nojit(M.wait)
+
 --- Creates a monitor of readers and cards (`iscard.monitor`): see the
 -- README, "Waiting and monitoring".
 -- @function monitor

@@ -350,6 +350,12 @@ local function wait(self, timeout_ms)
   end
 end
 
+-- LuaJIT checks hooks only in interpreted code, and the interpreter's
+-- Ctrl-C is a hook (so is any host's way to run Lua code in a wait): keep
+-- the waiting loop out of the JIT.
+M.nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
+M.nojit(wait)
+
 --- The events that happened since the last call, oldest first.
 -- @function poll
 -- @int[opt=0] timeout_ms 0 returns at once; positive waits at most that
