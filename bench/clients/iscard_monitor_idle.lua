@@ -27,5 +27,6 @@ local v1, i1 = C.ctxsw()
 mon:close()
 local slices = math.ceil(seconds * 1000 / monitor.SLICE_MS)
 C.emit({ wait_s = seconds, wall_s = dt, cpu_s = dc, per_slice_us = dc / slices * 1e6, slices = slices,
+  slice_ms = monitor.SLICE_MS,
   events = events, vcsw = v1 - v0, ivcsw = i1 - i0 },
-  { "wait_s", "wall_s", "cpu_s", "per_slice_us", "slices", "events", "vcsw", "ivcsw" })
+  { "wait_s", "wall_s", "cpu_s", "per_slice_us", "slice_ms", "slices", "events", "vcsw", "ivcsw" })
