@@ -190,7 +190,7 @@ local SW_6F00 = "\111\0" -- 6F 00
 local function control_line(card, line)
   local words = {}
   for w in line:gmatch("%S+") do words[#words + 1] = w end
-  local cmd, ms = words[1], nil
+  local cmd = words[1]
   if cmd == nil then return end
   local function number(w)
     local n = tonumber(w)
@@ -198,12 +198,12 @@ local function control_line(card, line)
     return math.floor(n + 0.5)
   end
   if cmd == "remove" then
-    ms = words[2] and number(words[2])
+    local ms = words[2] and number(words[2])
     if words[2] and not ms then stderr:write("vcard: remove: bad milliseconds '", words[2], "'\n"); return end
     card._remove = ms or -1
   elseif cmd == "swap" and words[2] then
     local ok, atr = pcall(util.fromhex, words[2])
-    ms = number(words[3] or "0")
+    local ms = number(words[3] or "0")
     if not ok or #atr < 1 or #atr > 33 or not ms then
       stderr:write("vcard: swap: an ATR of 1..33 bytes in hex and milliseconds expected\n")
       return
