@@ -56,6 +56,7 @@ build = {
          ["iscard.part10"] = "lua/iscard/part10.lua",
          ["iscard.attributes"] = "lua/iscard/attributes.lua",
          ["iscard.reader"] = "lua/iscard/reader.lua",
+         ["iscard.monitor"] = "lua/iscard/monitor.lua",
       },
       bin = { iscard = "bin/iscard" },
    },
