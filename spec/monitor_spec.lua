@@ -15,11 +15,7 @@ local ATR2 = "\59\128\128\1\2" -- another card's
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
 local function counter(bits) return math.floor(bits / 65536) % 65536 end
 
--- os.execute's success is true on 5.2+, 0 on 5.1 and LuaJIT.
-local function sh(cmd)
-  local r = os.execute(cmd)
-  return r == true or r == 0
-end
+local sh = bed.sh
 
 local function read_file(path)
   local f = io.open(path)
@@ -106,22 +102,11 @@ local function has_event(type_, reader, n)
   return function(all) return count(all, type_, reader) >= (n or 1) end
 end
 
--- pcscd up (restarted if a spec left it down), both readers with the test
--- card and its ATR: what every other spec file expects.
+-- The bed as every spec file expects it (bed.restore: pcscd up, both
+-- cards in), and the test card's own ATR back in both readers.
 local function restore()
-  local ctx = iscard.ISCard()
-  if not ctx then
-    sh("spec/support/pcscd-restart TERM")
-    for _ = 1, 200 do
-      ctx = iscard.ISCard()
-      if ctx then break end
-      bed.sleep(0.05)
-    end
-    assert(ctx, "pcscd did not come back")
-  end
-  ctx:close()
+  bed.restore()
   for _, r in ipairs(bed.readers) do
-    bed.inserted(r)
     local _, _, atr = look(r)
     if atr ~= ATR then swap(r, ATR) end
   end
@@ -345,8 +330,7 @@ describe("Ctrl-C", function()
   end)
 end)
 
-local private = os.getenv("ISCARD_TESTBED_PRIVATE")
-local describe_private = private and describe or pending
+local describe_private = bed.private and describe or pending
 
 describe_private("iscard.monitor across pcscd outages", function()
   after_each(restore)
@@ -368,14 +352,14 @@ describe_private("iscard.monitor across pcscd outages", function()
   end
 
   -- pcscd gone, back, and the monitor's card events after it.
-  local function outage(stop, start_cmd)
+  local function outage(stop)
     local mon = iscard.monitor({ initial = false })
     assert.are.same({}, mon:poll(0))
-    if type(stop) == "function" then stop() else assert.is_true(sh(stop)) end
+    stop()
     local lost = collect(mon, has_event("service_lost"), "service_lost")
     assert.are.same({ "service_lost" }, show(lost))
     assert.are.same({}, mon:poll(300)) -- still away: nothing more
-    assert.is_true(sh(start_cmd))
+    assert.is_true(bed.restart("TERM"))
     local back = collect(mon, has_event("service_back"), "service_back")
     for _, r in ipairs(bed.readers) do bed.inserted(r) end
     -- what changed over the outage (vpcd's cards were dropped and come
@@ -399,9 +383,8 @@ describe_private("iscard.monitor across pcscd outages", function()
   it("pcscd killed, then restarted: service_lost once, service_back, events again", function()
     -- (The bed's first pcscd is the bed script's child, whose death by
     -- KILL bash would report on the last line, where CI reads the summary.)
-    assert.is_true(sh("spec/support/pcscd-restart TERM"))
-    restore()
-    outage("spec/support/pcscd-restart KILL stay-down", "spec/support/pcscd-restart TERM")
+    assert.is_true(bed.restart("TERM"))
+    outage(function() assert.is_true(bed.restart("KILL", true)) end)
   end)
 
   it("pcscd exiting on its own (--auto-exit): the same", function()
@@ -409,16 +392,15 @@ describe_private("iscard.monitor across pcscd outages", function()
     -- last client; an open context keeps it alive, so the spec sends the
     -- alarm's signal itself rather than waiting.
     assert.is_true(sh("ISCARD_PCSCD_FLAGS=-x spec/support/pcscd-restart TERM"))
-    restore()
-    outage(alarm, "spec/support/pcscd-restart TERM")
+    outage(alarm)
   end)
 
   it("a monitor made while pcscd is away says so first, then what it finds", function()
-    assert.is_true(sh("spec/support/pcscd-restart TERM stay-down"))
+    assert.is_true(bed.restart("TERM", true))
     local mon = iscard.monitor({ initial = false })
     assert.are.equal(0, mon.Context)
     assert.are.same({ "service_lost" }, show(mon:poll(0)))
-    assert.is_true(sh("spec/support/pcscd-restart TERM"))
+    assert.is_true(bed.restart("TERM"))
     local seen = collect(mon, has_event("reader_added", nil, 2), "readers")
     local kinds = {}
     for _, s in ipairs(show(seen)) do
