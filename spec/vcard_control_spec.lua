@@ -1,19 +1,6 @@
 -- `iscard vcard --control`: a card steered from stdin (insert, remove, swap,
 -- stop), against a fake vpcd (a listening socket in this process), so no
--- pcscd is needed. Run from the repository root.
-
--- (package.searchpath is Lua 5.2+ and LuaJIT)
-local function on_path(name, path)
-  local file = name:gsub("%.", "/")
-  for template in path:gmatch("[^;]+") do
-    local f = io.open((template:gsub("%?", file)))
-    if f then f:close(); return true end
-  end
-  return false
-end
-if not on_path("iscard.vcard_io", package.cpath) then
-  package.cpath = "build/?.so;" .. package.cpath
-end
+-- pcscd is needed. Run from the repository root (.busted finds the build).
 
 local vio = require "iscard.vcard_io"
 
