@@ -416,7 +416,8 @@ function methods.close(self)
   self._closed = true
   local ctx = self._ctx
   self._ctx = nil
-  if ctx then ctx:close() end
+  -- (from __gc, the ISCard may have been finalized first: still harmless)
+  if ctx then pcall(ctx.close, ctx) end
 end
 
 -- Members: the methods and `Context`; the fields of the object's own
@@ -496,7 +497,7 @@ function M.new(opts)
   local ok = look(self, 0)
   -- The PnP entry (UNAWARE on the first call) made that look return at
   -- once; without initial, what it found is the baseline, not news.
-  if ok and not initial then
+  if ok and not initial and not self._lost then
     self._queue = {}
   end
   return self
