@@ -59,6 +59,7 @@ build = {
          ["iscard.atr"] = "lua/iscard/atr.lua",
          ["iscard.tlv"] = "lua/iscard/tlv.lua",
          ["iscard.channel"] = "lua/iscard/channel.lua",
+         ["iscard.monitor"] = "lua/iscard/monitor.lua",
       },
       bin = { iscard = "bin/iscard" },
    },

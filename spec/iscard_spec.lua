@@ -551,7 +551,9 @@ describe("status_change and wait", function()
   it("raise on bad entries, and never use the script's strings behind its back", function()
     local seventeen = {}
     for i = 1, 17 do seventeen[i] = { reader = R0 } end
-    assert.has_error(function() iscard.status_change(nil, 0, seventeen) end)
+    -- no cap of iscard's own: pcsc-lite before 2.5 refuses more than 16
+    local r, _, code = iscard.status_change(nil, 0, seventeen)
+    assert.is_true(r ~= nil or code == iscard.errors.SCARD_E_INVALID_PARAMETER)
     assert.has_error(function() iscard.status_change(nil, 0, {}) end)
     assert.has_error(function() iscard.status_change(nil, 0, { { reader = ("r"):rep(129) } }) end)
     assert.has_error(function() iscard.status_change(nil, 0, { { reader = "a\0b" } }) end)

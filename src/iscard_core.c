@@ -10,9 +10,19 @@
  * returns nil, "NAME: text (where)", code -- code as an unsigned 32-bit
  * number whatever the width of LONG on the platform.
  */
+/* clock_gettime and nanosleep (now, sleep) under -std=c99 */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+#endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE 1 /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <time.h>
+#endif
 
 #ifdef _WIN32
 /* Reader names are byte strings: always the ANSI entry points
@@ -1119,24 +1129,33 @@ static int l_valid_context(lua_State *L) {
   return 3;
 }
 
-#define ISCARD_MAX_WAIT 16
 /* status_change(card_or_nil, timeout_ms, {{reader=, current=}, ...})
  * -> the same array with event (the state bits) and atr set on each entry,
  * or nil, msg, code (SCARD_E_TIMEOUT when nothing changed in time).
- * timeout_ms < 0 waits forever. */
+ * timeout_ms < 0 waits forever.  No limit of our own on the number of
+ * entries: pcsc-lite before 2.5 refuses more than 16 itself
+ * (SCARD_E_INVALID_PARAMETER), later versions take any number. */
+typedef struct WaitEntry {
+  SCARD_READERSTATE rs;
+  /* Our own copy of the name: a string read from a table the script owns
+   * may be collected before SCardGetStatusChange is done with it. */
+  char name[ISCARD_MAX_READERNAME + 1];
+} WaitEntry;
+
 static int l_status_change(lua_State *L) {
-  SCARD_READERSTATE rs[ISCARD_MAX_WAIT];
-  /* Our own copies of the names: a string read from a table the script
-   * owns may be collected before SCardGetStatusChange is done with it. */
-  char names[ISCARD_MAX_WAIT][ISCARD_MAX_READERNAME + 1];
+  WaitEntry *w;
   SCARDCONTEXT ctx;
-  int temp, n, i, r;
+  int temp, r, n, i;
+  size_t len3;
   lua_Integer timeout = luaL_checkinteger(L, 2);
-  LONG rv;
   luaL_checktype(L, 3, LUA_TTABLE);
-  n = (int)lua_rawlen(L, 3);
-  luaL_argcheck(L, n >= 1 && n <= ISCARD_MAX_WAIT, 3, "1..16 reader entries");
-  memset(rs, 0, sizeof rs);
+  len3 = (size_t)lua_rawlen(L, 3);
+  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry), 3,
+                "1 or more reader entries");
+  n = (int)len3;
+  /* A userdata, so that an argument error below cannot leak it. */
+  w = (WaitEntry *)lua_newuserdatauv(L, len3 * sizeof(WaitEntry), 0);
+  memset(w, 0, len3 * sizeof(WaitEntry));
   for (i = 0; i < n; i++) {
     size_t len;
     const char *name;
@@ -1149,29 +1168,85 @@ static int l_status_change(lua_State *L) {
         len > ISCARD_MAX_READERNAME || strlen(name) != len)
       return luaL_argerror(L, 3, "each entry needs a reader name of 1..128 "
                                  "bytes without NUL");
-    memcpy(names[i], name, len + 1);
-    rs[i].szReader = names[i];
+    memcpy(w[i].name, name, len + 1);
+    w[i].rs.szReader = w[i].name;
     lua_pushliteral(L, "current");
     lua_rawget(L, -3);
-    rs[i].dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
+    w[i].rs.dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
     lua_pop(L, 3);
   }
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
-  rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout, rs,
-                            (DWORD)n);
-  if (temp) (void)SCardReleaseContext(ctx);
-  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
-  for (i = 0; i < n; i++) {
-    lua_rawgeti(L, 3, i + 1);
-    iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
-    lua_setfield(L, -2, "event");
-    lua_pushlstring(L, (const char *)rs[i].rgbAtr,
-                    rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
-    lua_setfield(L, -2, "atr");
-    lua_pop(L, 1);
+  {
+    /* pcsc-lite wants one contiguous array of SCARD_READERSTATE; the names
+     * stay in w.  A second userdata for the same reason as w. */
+    SCARD_READERSTATE *rs = (SCARD_READERSTATE *)lua_newuserdatauv(
+        L, len3 * sizeof(SCARD_READERSTATE), 0);
+    LONG rv;
+    for (i = 0; i < n; i++) rs[i] = w[i].rs;
+    rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout,
+                              rs, (DWORD)n);
+    if (temp) (void)SCardReleaseContext(ctx);
+    if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
+    for (i = 0; i < n; i++) {
+      lua_rawgeti(L, 3, i + 1);
+      iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
+      lua_setfield(L, -2, "event");
+      lua_pushlstring(L, (const char *)rs[i].rgbAtr,
+                      rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
+      lua_setfield(L, -2, "atr");
+      lua_pop(L, 1);
+    }
   }
   lua_pushvalue(L, 3);
   return 1;
+}
+
+/* cancel(card) -> true, or nil, msg, code: SCardCancel on the ISCard's
+ * context.  pcsc-lite only cancels a SCardGetStatusChange in progress on
+ * that very context; with none, it does nothing and reports success. */
+static int l_cancel(lua_State *L) {
+  ISCard *c = (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
+  LONG rv;
+  if (!c->has_ctx) return luaL_argerror(L, 1, "the ISCard is closed");
+  rv = SCardCancel(c->ctx);
+  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardCancel");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* now() -> milliseconds of a monotonic clock (a float; only differences
+ * mean something).  Lua itself has only os.time (seconds, and it jumps with
+ * the wall clock) and os.clock (CPU time). */
+static int l_now(lua_State *L) {
+#ifdef _WIN32
+  lua_pushnumber(L, (lua_Number)GetTickCount64());
+#else
+  struct timespec ts;
+  (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000.0 +
+                        (lua_Number)ts.tv_nsec / 1e6);
+#endif
+  return 1;
+}
+
+/* sleep(ms): waits without a PC/SC context (the monitor's back-off while
+ * pcscd is away).  A signal ends it early (nanosleep's EINTR), so that the
+ * interpreter's Ctrl-C hook gets control; callers re-check their clock. */
+static int l_sleep(lua_State *L) {
+  lua_Number ms = luaL_checknumber(L, 1);
+  luaL_argcheck(L, ms >= 0 && ms <= 86400000.0, 1, "0..86400000 ms");
+#ifdef _WIN32
+  Sleep((DWORD)ms);
+#else
+  {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)((ms - (lua_Number)ts.tv_sec * 1000) * 1e6);
+    if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
+    (void)nanosleep(&ts, NULL);
+  }
+#endif
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1317,6 +1392,9 @@ static const luaL_Reg functions[] = {
   {"valid_context", l_valid_context},
   {"ctl_code", l_ctl_code},
   {"status_change", l_status_change},
+  {"cancel", l_cancel},
+  {"now", l_now},
+  {"sleep", l_sleep},
   {NULL, NULL}
 };
 

@@ -10,6 +10,8 @@
  *   vcard_io.listen(host, port)   -> listener | nil, msg, errno  (tests, fake vpcd)
  *   vcard_io.sleep(ms)            -> true | false if interrupted by a Lua signal hook
  *   vcard_io.now()                -> monotonic milliseconds (float)
+ *   vcard_io.readable(fd_a [, fd_b [, timeout_ms]]) -> 1 | 2 | nil, "timeout" ...
+ *   vcard_io.read(fd, max)        -> bytes ("" at end of file) | nil, msg ...
  *   conn:recv([timeout_ms])       -> payload | nil, "timeout" | nil, "closed"
  *                                    | nil, "interrupted" | nil, msg, errno
  *   conn:send(payload)            -> true | nil, "closed" | nil, msg, errno
@@ -564,6 +566,59 @@ static int s_fileno(lua_State *L)
 
 /* ------------------------------------------------------------- register */
 
+/* readable(fd_a [, fd_b [, timeout_ms]]) -> 1 or 2: which one can be read
+ * (a first when both can), or nil, "timeout" | nil, "interrupted" |
+ * nil, msg, errno.  For a card that also takes commands on stdin.  A conn
+ * may hold a whole message in its buffer while its fd is quiet: call
+ * conn:recv(0) before waiting here. */
+static int l_readable(lua_State *L)
+{
+    struct pollfd p[2];
+    int n = 1, ms = -1, r;
+    double t;
+    p[0].fd = (int)luaL_checkinteger(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        p[1].fd = (int)luaL_checkinteger(L, 2);
+        n = 2;
+    }
+    t = opt_timeout(L, 3);
+    if (t >= 0)
+        ms = t > (double)INT_MAX ? INT_MAX : (int)(t + 0.999);
+    p[0].events = p[1].events = POLLIN;
+    p[0].revents = p[1].revents = 0;
+    r = poll(p, (nfds_t)n, ms);
+    if (r > 0) {
+        lua_pushinteger(L, (p[0].revents != 0) ? 1 : 2);
+        return 1;
+    }
+    if (r == 0)
+        return push_fail(L, "timeout");
+    if (errno == EINTR)
+        return push_fail(L, "interrupted");
+    return push_errno(L, errno);
+}
+
+/* read(fd, max) -> the bytes read now (at most max; "" at end of file), or
+ * nil, "interrupted" | nil, msg, errno.  One read(2): no buffering behind
+ * the caller's back, so readable() stays truthful. */
+static int l_read(lua_State *L)
+{
+    char buf[4096];
+    int fd = (int)luaL_checkinteger(L, 1);
+    lua_Integer max = luaL_checkinteger(L, 2);
+    ssize_t got;
+    luaL_argcheck(L, max >= 1 && max <= (lua_Integer)sizeof buf, 2, "1..4096 bytes");
+    got = read(fd, buf, (size_t)max);
+    if (got < 0) {
+        int err = errno;
+        if (err == EINTR)
+            return push_fail(L, "interrupted");
+        return push_errno(L, err);
+    }
+    lua_pushlstring(L, buf, (size_t)got);
+    return 1;
+}
+
 static const luaL_Reg conn_methods[] = {
     {"recv", c_recv},     {"send", c_send},     {"sendraw", c_sendraw},
     {"close", c_close},   {"fileno", c_fileno}, {NULL, NULL}};
@@ -578,6 +633,8 @@ static const luaL_Reg module_funcs[] = {{"connect", l_connect},
                                         {"listen", l_listen},
                                         {"sleep", l_sleep},
                                         {"now", l_now},
+                                        {"readable", l_readable},
+                                        {"read", l_read},
                                         {NULL, NULL}};
 
 static void make_mt(lua_State *L, const char *name, const luaL_Reg *methods,

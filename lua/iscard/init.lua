@@ -61,7 +61,11 @@ local RS = core.reader_states
 -- Lua 5.1, 5.2 and LuaJIT. Flags are single bits.
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
 
+local monitor = require "iscard.monitor"
+
 --- Waits until a card is present in (or absent from) a reader.
+-- Waits in slices of `iscard.monitor.SLICE_MS`, so Ctrl-C stops it; the
+-- time left comes from a monotonic clock.
 -- @string reader reader name
 -- @tparam[opt=true] boolean present wait for presence (true) or absence (false)
 -- @int[opt=-1] timeout_ms milliseconds; negative waits forever
@@ -71,26 +75,52 @@ function M.wait(reader, present, timeout_ms)
   timeout_ms = timeout_ms or -1
   local want = present and RS.PRESENT or RS.EMPTY
   local entry = { reader = reader, current = RS.UNAWARE }
+  local deadline = monitor.deadline(timeout_ms)
   local ctx, msg, code = core.ISCard()
   if not ctx then return nil, msg, code end
-  local ok, emsg, ecode = true
+  local ok, emsg, ecode
   while true do
     local r
-    r, emsg, ecode = core.status_change(ctx, timeout_ms, { entry })
-    if not r then ok = nil; break end
-    if has(entry.event, RS.UNKNOWN) then
-      ok, emsg, ecode = nil, "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
-        .. reader .. "')", M.errors.SCARD_E_UNKNOWN_READER
+    r, emsg, ecode = core.status_change(ctx, monitor.slice(deadline), { entry })
+    if r then
+      if has(entry.event, RS.UNKNOWN) then
+        emsg, ecode = "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
+          .. reader .. "')", M.errors.SCARD_E_UNKNOWN_READER
+        break
+      end
+      if has(entry.event, want) then ok = true; break end
+      -- Echo the whole event state back, counter bits included, or pcsc-lite
+      -- reports the same change again at once.
+      entry.current = entry.event
+      if has(entry.current, RS.CHANGED) then entry.current = entry.current - RS.CHANGED end
+    elseif ecode ~= M.errors.SCARD_E_TIMEOUT or (deadline and core.now() >= deadline) then
       break
     end
-    if has(entry.event, want) then break end
-    -- Echo the whole event state back, counter bits included, or pcsc-lite
-    -- reports the same change again at once.
-    entry.current = entry.event
-    if has(entry.current, RS.CHANGED) then entry.current = entry.current - RS.CHANGED end
   end
   ctx:close()
-  return ok, emsg, ecode
+  if ok then return true end
+  return nil, emsg, ecode
+end
+
+monitor.nojit(M.wait)
+
+--- Creates a monitor of readers and cards (`iscard.monitor`): see the
+-- README, "Waiting and monitoring".
+-- @function monitor
+-- @tparam[opt] table opts `readers` (names; nil: all, also later ones),
+--   `initial` (default true)
+-- @return the monitor
+M.monitor = monitor.new
+
+--- Cancels a wait on an object's context: a monitor's `poll`/`events`
+-- (as `mon:cancel()`), or an `iscard.status_change` on an ISCard's context
+-- (SCardCancel; pcsc-lite ignores it when no wait runs on that context).
+-- @param obj a monitor or an ISCard
+-- @return true, or nil, message, code
+-- @raise when obj is neither, or is closed
+function M.cancel(obj)
+  if monitor.is_monitor(obj) then return obj:cancel() end
+  return core.cancel(obj)
 end
 
 --- Creates an ISCardCmd: one command APDU and its reply.

@@ -20,7 +20,8 @@
 --
 -- The `card` object handed to the handlers has the fields `resets`,
 -- `powerons`, `poweroffs`, `apdus` (counters), `atr`, `state` (a free table
--- for the script) and the methods `remove`, `delay`, `set_atr`, `log`, `stop`.
+-- for the script) and the methods `remove`, `swap`, `delay`, `set_atr`,
+-- `log`, `stop`.
 --
 -- An error raised by `apdu` does not kill the card: it answers `6F00` and
 -- prints the error to stderr.  So does a reply that is not a string of at
@@ -86,6 +87,18 @@ end
 -- @tparam[opt=1000] number ms how long the card stays out
 function Card:remove(ms)
   self._remove = check_ms(ms or 1000, "card:remove")
+end
+
+--- Swap the card: after the current reply, pull it out, change the ATR,
+-- and put it back after `ms` milliseconds. With the default 0 the swap is
+-- faster than pcscd polls: pcscd still sees the reader empty once (vpcd
+-- asks the ATR on every presence check and finds the old connection gone),
+-- then the new card.
+-- @tparam string atr the new card's binary ATR, 1..33 bytes
+-- @tparam[opt=0] number ms how long the reader stays empty
+function Card:swap(atr, ms)
+  self:set_atr(atr)
+  self._remove = check_ms(ms or 0, "card:swap")
 end
 
 --- Sleep `ms` milliseconds before sending the current reply (a slow card).
@@ -167,13 +180,110 @@ end
 
 local SW_6F00 = "\111\0" -- 6F 00
 
+-- Commands on stdin (`opts.control`), one a line:
+--   remove [MS]      pull the card out; back after MS, or at "insert"
+--   insert           put it back
+--   swap HEX [MS]    pull it out, change the ATR, back after MS (default 0)
+--   stop             leave for good (so does the end of stdin)
+-- Lines are taken one action at a time: what follows a remove waits until
+-- the card is back in.
+local function control_line(card, line)
+  local words = {}
+  for w in line:gmatch("%S+") do words[#words + 1] = w end
+  local cmd = words[1]
+  if cmd == nil then return end
+  local function number(w)
+    local n = tonumber(w)
+    if n == nil or n ~= n or n < 0 or n > 86400000 then return nil end
+    return math.floor(n + 0.5)
+  end
+  if cmd == "remove" then
+    local ms = words[2] and number(words[2])
+    if words[2] and not ms then stderr:write("vcard: remove: bad milliseconds '", words[2], "'\n"); return end
+    card._remove = ms or -1
+  elseif cmd == "swap" and words[2] then
+    local ok, atr = pcall(util.fromhex, words[2])
+    local ms = number(words[3] or "0")
+    if not ok or #atr < 1 or #atr > 33 or not ms then
+      stderr:write("vcard: swap: an ATR of 1..33 bytes in hex and milliseconds expected\n")
+      return
+    end
+    card.atr = atr
+    card._remove = ms
+  elseif cmd == "stop" then
+    card._stop = true
+  elseif cmd == "insert" then
+    card._insert = true
+  else
+    stderr:write("vcard: unknown control command '", line, "'\n")
+    return
+  end
+  card:log("control:", line)
+end
+
+-- Reads what stdin has now into whole lines; the end of stdin stops.
+local function control_read(card)
+  local data, err = io_.read(0, 4096)
+  if data == nil then
+    if err ~= "interrupted" then card._stop = true end
+    return
+  end
+  if data == "" then card._stop = true; return end
+  card._ctl_buf = (card._ctl_buf or "") .. data
+  for line in card._ctl_buf:gmatch("([^\n]*)\n") do
+    card._ctl_lines[#card._ctl_lines + 1] = line
+  end
+  card._ctl_buf = card._ctl_buf:match("[^\n]*$")
+end
+
+-- Runs queued control lines until one acts on the card. True if one did.
+local function control_run(card)
+  local lines = card._ctl_lines
+  while #lines > 0 and not (card._remove or card._stop or card._insert) do
+    control_line(card, table.remove(lines, 1))
+  end
+  return card._remove ~= nil or card._stop == true
+end
+
+-- The next message from vpcd, or nil, "control" when a control command
+-- wants the card out.
+local function next_message(card, conn)
+  if not card._control then return conn:recv() end
+  while true do
+    card._insert = nil -- the card is in already
+    if control_run(card) then return nil, "control" end
+    local msg, err, code = conn:recv(0)
+    if msg or err ~= "timeout" then return msg, err, code end
+    local which = io_.readable(conn:fileno(), 0)
+    if which == 2 then control_read(card) end
+  end
+end
+
+-- While the card is out for good (remove without milliseconds): wait for
+-- "insert" or "stop" on stdin.
+local function out_until_insert(card)
+  card._remove = nil
+  while true do
+    card._insert = nil
+    control_run(card)
+    if card._stop or card._insert then return end
+    if card._remove then
+      if card._remove >= 0 then return end -- a swap (or remove MS): back after it
+      card._remove = nil -- another remove: still out
+    end
+    if io_.readable(0) == 1 then control_read(card) end
+  end
+end
+
 -- Serve one connection. Returns "closed", "remove" or "stop".
 local function serve(card, conn)
   local spec = card.spec
   local apdu, power = spec.apdu, spec.power
   while true do
-    local msg, err, code = conn:recv()
-    if not msg then
+    local msg, err, code = next_message(card, conn)
+    if not msg and err == "control" then
+      return card._stop and "stop" or "remove"
+    elseif not msg then
       if err ~= "interrupted" then
         card:log("connection ended:", err, code)
         return "closed"
@@ -252,7 +362,9 @@ end
 -- @tparam table|string spec card spec table, or the path of a card script
 -- @tparam[opt] table opts `host` (default "127.0.0.1"), `port` (default
 --   35963) or `reader` (N: port 35963+N), `verbose` (log to stderr),
---   `card` (use this card object, e.g. from `vcard.new_card`)
+--   `card` (use this card object, e.g. from `vcard.new_card`), `control`
+--   (take the commands `remove [MS]`, `insert`, `swap HEX [MS]`, `stop`
+--   from stdin, one a line; the end of stdin stops the card)
 -- @treturn table the card object (after `card:stop()`)
 function M.run(spec, opts)
   opts = opts or {}
@@ -263,6 +375,8 @@ function M.run(spec, opts)
   local host = opts.host or "127.0.0.1"
   local port = opts.port or (M.BASE_PORT + (opts.reader or 0))
   local card = opts.card or M.new_card(spec, opts)
+  card._control = opts.control and true or false
+  card._ctl_lines = {}
   if spec.init then
     local _, failed = call(card, "init", spec.init)
     if failed then error("vcard.run: init handler failed", 2) end
@@ -277,6 +391,11 @@ function M.run(spec, opts)
       card:log("stopped")
       card._stop = nil
       return card
+    elseif why == "remove" and card._remove < 0 then
+      card:log("removed until the control command insert")
+      out_until_insert(card)
+      if card._stop then card._stop = nil; return card end
+      if card._remove then io_.sleep(card._remove) end
     elseif why == "remove" then
       card:log(format("removed for %d ms", card._remove))
       io_.sleep(card._remove)

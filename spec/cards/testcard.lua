@@ -23,6 +23,10 @@
 -- class: bits 2-1; further class 4x/6x/Cx/Ex: 4 + bits 4-1); on a channel that
 -- is not open it gets 6881. Every behaviour below then sees the command with
 -- the channel-0 CLA, and the ISO behaviours keep their state per channel.
+--   80 09 hi lo Lc ATR        swap: after answering 9000, the card leaves and
+--                             a card with this ATR comes back after
+--                             (hi*256+lo)*10 ms (0: at once, faster than
+--                             pcscd polls)
 --
 -- Any other command goes to the ISO behaviours of spec/cards/iso.lua, if
 -- that file exists, and otherwise gets 6D00 (INS not supported).
@@ -123,6 +127,10 @@ local control = {
   [0x06] = function(card)
     for _, k in ipairs { "resets", "powerons", "poweroffs", "apdus" } do card.state[k] = 0 end
     card.state.journal = {}
+    return "\144\0"
+  end,
+  [0x09] = function(card, capdu)
+    card:swap(body(capdu), (capdu:byte(3) * 256 + capdu:byte(4)) * 10)
     return "\144\0"
   end,
 }

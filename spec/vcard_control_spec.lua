@@ -1,0 +1,58 @@
+-- `iscard vcard --control`: a card steered from stdin (insert, remove, swap,
+-- stop), against a fake vpcd (a listening socket in this process), so no
+-- pcscd is needed. Run from the repository root (.busted finds the build).
+
+local vio = require "iscard.vcard_io"
+
+describe("iscard vcard --control", function()
+  local listener, stdin
+  after_each(function()
+    if stdin then stdin:close() end
+    if listener then listener:close() end
+    stdin, listener = nil, nil
+  end)
+
+  -- The card vpcd would see next: accepted, and its ATR asked for.
+  local function insertion(timeout)
+    local conn, err = listener:accept(timeout or 10000)
+    assert(conn, "no card came: " .. tostring(err))
+    assert.is_true(conn:send("\4"))
+    return conn, conn:recv(10000)
+  end
+
+  local function removal(conn)
+    assert.are.same({ nil, "closed" }, { conn:recv(10000) })
+    conn:close()
+  end
+
+  local function say(line)
+    stdin:write(line, "\n")
+    stdin:flush()
+  end
+
+  it("inserts, removes until told, swaps the ATR, and stops at the end of stdin", function()
+    listener = assert(vio.listen("127.0.0.1", 0))
+    local lua = os.getenv("LUA") or "lua5.4"
+    stdin = assert(io.popen(("%s bin/iscard vcard --control --port %d spec/cards/testcard.lua")
+      :format(lua, listener:port()), "w"))
+    local conn, atr = insertion()
+    assert.are.equal("\59\128\128\1\1", atr)
+    say("bogus") -- reported on stderr, ignored
+    say("swap 3B80800102")
+    removal(conn)
+    conn, atr = insertion()
+    assert.are.equal("\59\128\128\1\2", atr)
+    say("remove")
+    removal(conn)
+    assert.are.same({ nil, "timeout" }, { listener:accept(300) }) -- out until insert
+    say("insert")
+    conn, atr = insertion()
+    assert.are.equal("\59\128\128\1\2", atr)
+    say("remove 50")
+    removal(conn)
+    conn = insertion()
+    stdin:close()
+    stdin = nil
+    removal(conn)
+  end)
+end)
