@@ -278,8 +278,9 @@ local function serve(card, conn)
           r = SW_6F00
         elseif type(r) ~= "string" or #r < 1 or #r > 65535 then
           -- A 1-byte reply goes out as it is: a script may play a broken
-          -- card on purpose.  An empty one cannot: vpcd takes it for "no
-          -- answer yet" and the client's SCardTransmit never returns.
+          -- card on purpose.  An empty one cannot: vpcd reads a frame of
+          -- length 0 by waiting for one more byte (recv with MSG_WAITALL),
+          -- and the client's SCardTransmit never returns.
           report(card, "apdu handler", "reply must be a string of 1..65535 bytes, got "
                  .. (type(r) == "string" and (#r .. " bytes") or type(r)))
           r = SW_6F00
