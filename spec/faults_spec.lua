@@ -190,7 +190,11 @@ describe("row 6: a card reset by another process", function()
 end)
 
 describe("row 8: the holder of a lock is killed", function()
-  it("lets the process waiting for the lock go on", function()
+  it("lets the process waiting for the lock go on, after the reset pcscd gives the card", function()
+    -- pcscd resets a card whose lock holder died (its state is unknown):
+    -- the waiter may see that reset as a typed error once, then goes on.
+    local resets = bed.counters(bed.attach(R0)).resets
+    collectgarbage()
     local holder = bed.spawn(PRELUDE .. ([[
       local f = assert(io.open("/proc/self/stat")); local pid = f:read("*a"):match("^(%%d+)"); f:close()
       local c = assert(iscard.ISCard())
@@ -201,18 +205,28 @@ describe("row 8: the holder of a lock is killed", function()
     ]]):format(R0))
     holder.await("locked %d+")
     local pid = holder.output():match("locked (%d+)")
-    -- the waiter is attached already: pcscd holds back SCardConnect too
     local waiter = bed.spawn(PRELUDE .. ([[
-      local c = assert(iscard.ISCard())
-      local ok, msg = c:AttachByReader(%q)
-      say("attached " .. tostring(ok and true or name(msg)))
-      assert(c:LockSCard())
-      say("got " .. assert(c:transmit("\128\1\0\0\1w")):byte(1))
+      say("attaching") -- pcscd holds SCardConnect back during the lock
+      for _ = 1, 5 do
+        local c = assert(iscard.ISCard())
+        local ok, msg = c:AttachByReader(%q)
+        if ok then ok, msg = c:LockSCard() end
+        local r
+        if ok then r, msg = c:transmit("\128\1\0\0\1w") end
+        c:close()
+        if r then say("got " .. r:byte(1)) break end
+        say("error " .. name(msg))
+      end
     ]]):format(R0))
+    waiter.await("attaching")
     assert.is_true(bed.sh("kill -KILL " .. pid))
     local out = waiter.wait(30)
-    assert.matches("got 119", out) -- "w"
+    assert.matches("got 119\n$", out) -- "w"
+    for err in out:gmatch("error ([%w_]+)") do
+      assert.is_true(err == "SCARD_W_RESET_CARD" or err == "SCARD_E_PROTO_MISMATCH", out)
+    end
     holder.wait(30)
+    assert.are.equal(resets + 1, bed.counters(bed.attach(R0)).resets)
   end)
 end)
 
