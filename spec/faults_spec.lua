@@ -645,7 +645,9 @@ describe_private("row 14: several processes on both readers, with a removal and 
       assert.are.equal("true", fine, out)
       assert.are.equal(fd0, fd1, out)
       for k in counts:gmatch("([%w_]+)=") do
-        assert.is_true(k == "ok" or SERVICE_LOST[k] or k:match("^SCARD_[EWF]_") ~= nil, out)
+        -- PC/SC's names, or ours (a transmit that meets a card just pulled
+        -- can get 0 bytes from vpcd: ISCARD_E_MALFORMED_RESPONSE)
+        assert.is_true(k == "ok" or k:match("^I?SCARD_[EWF]_") ~= nil, out)
         assert.is_nil(k:match("UNTYPED"), out)
         assert.is_nil(k:match("WRONG_LENGTH"), out)
       end
