@@ -5,6 +5,8 @@
 #                   the PC/SC test bed, run the specs; ends "N passed, N failed"
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
+#   make test-faults  the reliability scenarios (tools/faults.md), slow
+#                   ones included (make test leaves out those tagged #slow)
 #   make test-all   the specs on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT (C modules
 #                   in build/<name>/); ends "N passed, N failed" for all
 #   make rock-check luarocks lint + luarocks make into an empty tree, offline;
@@ -53,6 +55,7 @@ DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
 DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
 DEBS_FLAKE   = stress-ng
 
+.PHONY: test-faults
 .PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak
 
 all: $(CORE) $(VCARDIO)
@@ -77,9 +80,19 @@ deps:
 	fi
 
 SPECS ?= spec
+# Fault specs tagged #slow (pcscd restarts, cards pulled several times) are
+# left out of test, test-all and valgrind; test-faults runs them.
+BUSTED_TAGS ?= --exclude-tags=slow
 test: deps
 	$(MAKE) all
-	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(SPECS)
+	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
+
+# --- every scenario of the README's reliability table (tools/faults.md):
+# the specs it points to, slow ones included.
+FAULT_SPECS = spec/faults_spec.lua spec/restart_spec.lua spec/iscard_spec.lua \
+              spec/seed_spec.lua spec/transaction_unit_spec.lua
+test-faults:
+	$(MAKE) --no-print-directory test SPECS="$(FAULT_SPECS)" BUSTED_TAGS=
 
 demo: deps
 	$(MAKE) all
@@ -87,7 +100,7 @@ demo: deps
 
 # The specs under valgrind: the summary of leaks our code is responsible for.
 valgrind: all
-	LUA=$(LUA) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(SPECS)
+	LUA=$(LUA) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(BUSTED_TAGS) $(SPECS)
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
@@ -101,7 +114,7 @@ LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
        luajit:luajit:/usr/include/luajit-2.1
 test-all:
 	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL)"
-	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(SPECS)
+	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(BUSTED_TAGS) $(SPECS)
 
 # --- the suite's determinism: test-all many times in a row, optionally
 # with both cores loaded (tools/flake-check.sh; never part of CI).

@@ -205,6 +205,10 @@ vcard.run({
     elseif ins == 0x05 then card:set_atr("\59\0"); return "\144\0"
     elseif ins == 0x06 then return 42
     elseif ins == 0x07 then card:stop(); return "\144\0"
+    elseif ins == 0x08 then card:raw_reply("\0\3abc"); return "\144\0"
+    elseif ins == 0x09 then card:raw_reply("\1\2U", 150); return "\144\0"
+    elseif ins == 0x0A then card:delay(86400000); return "\144\0"
+    elseif ins == 0x0B then card:raw_atr(c:sub(5), 100); return "\144\0"
     end
     return c:sub(5) .. "\144\0"
   end,
@@ -276,6 +280,51 @@ describe("iscard.vcard with a fake vpcd", function()
     local dt = vio.now() - t0
     assert.is_true(dt >= 140 and dt < 1500, "came back after " .. dt .. " ms")
     assert.are.equal("x\144\0", x("\0\0\0\0x"))
+    x("\0\7\0\0")
+  end)
+
+  -- The fault knobs (spec/faults_spec.lua uses them through pcscd).
+  local function back(ms)
+    local t0 = vio.now()
+    conn:close()
+    conn = assert(l:accept(3000), "card did not come back")
+    local dt = vio.now() - t0
+    assert.is_true(dt < (ms or 0) + 1500, "came back after " .. dt .. " ms")
+  end
+
+  it("raw_reply puts its bytes on the wire as they are, and with out_ms leaves in the middle", function()
+    assert.are.equal("abc", x("\0\8\0\0"))            -- "\0\3abc" read as a frame
+    assert.are.equal("y\144\0", x("\0\0\0\0y"))         -- then back to normal replies
+    assert.are.same({ nil, "closed" }, { x("\0\9\0\0") }) -- 258 announced, 1 sent
+    back(150)
+    assert.are.equal("z\144\0", x("\0\0\0\0z"))
+    x("\0\7\0\0")
+  end)
+
+  it("raw_atr comes back with any ATR for one connection; an empty one is sent, then the card leaves", function()
+    local long = ("\1"):rep(40)
+    assert.are.equal("\144\0", x("\0\11\0\0" .. long))
+    assert.are.same({ nil, "closed" }, { conn:recv(2000) })
+    back(100)
+    assert.are.equal(long, x("\4"))
+    assert.are.equal(long, x("\4"))
+    back()                                              -- vpcd dropped it: its own ATR again
+    assert.are.equal("\59\129\128\1\66\66", x("\4"))
+    assert.are.equal("\144\0", x("\0\11\0\0"))
+    assert.are.same({ nil, "closed" }, { conn:recv(2000) })
+    back(100)
+    assert.are.equal("", x("\4"))
+    assert.are.same({ nil, "closed" }, { conn:recv(2000) })
+    back()
+    assert.are.equal("\59\129\128\1\66\66", x("\4"))
+    x("\0\7\0\0")
+  end)
+
+  it("a delay of a day ends when vpcd closes the connection", function()
+    assert(conn:send("\0\10\0\0"))
+    assert.are.same({ nil, "timeout" }, { conn:recv(100) })
+    back()
+    assert.are.equal("w\144\0", x("\0\0\0\0w"))
     x("\0\7\0\0")
   end)
 

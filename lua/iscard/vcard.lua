@@ -21,7 +21,8 @@
 -- The `card` object handed to the handlers has the fields `resets`,
 -- `powerons`, `poweroffs`, `apdus` (counters), `atr`, `state` (a free table
 -- for the script) and the methods `remove`, `swap`, `delay`, `set_atr`,
--- `log`, `stop`.
+-- `log`, `stop`, and the fault knobs `raw_reply` and `raw_atr` (a broken
+-- card, for tests).
 --
 -- An error raised by `apdu` does not kill the card: it answers `6F00` and
 -- prints the error to stderr.  So does a reply that is not a string of at
@@ -102,10 +103,43 @@ function Card:swap(atr, ms)
 end
 
 --- Sleep `ms` milliseconds before sending the current reply (a slow card).
--- Calls add up.
+-- Calls add up.  The sleep ends early when vpcd closes the connection
+-- (pcscd stopped), so that even a card that takes a day comes back with
+-- the next pcscd.
 -- @tparam number ms
 function Card:delay(ms)
   self._delay = math.min((self._delay or 0) + check_ms(ms, "card:delay"), 86400000)
+end
+
+-- Fault knobs: ways to misbehave that a real card may have, for tests of
+-- what a client does with them.  Each is its own method; `serve` and `run`
+-- only look at the fields they set.
+
+--- Send `bytes` as they are, unframed, in place of the current reply; with
+-- `out_ms`, then close the connection (the card is removed in the middle of
+-- its answer) and come back after `out_ms` milliseconds.
+-- `card:raw_reply("\0\0")` is an empty reply; `card:raw_reply("\1\2\144", 100)`
+-- announces 258 bytes, sends one and leaves.
+-- @tparam string bytes what goes on the wire (may be empty)
+-- @tparam[opt] number out_ms close after sending, and stay out this long
+function Card:raw_reply(bytes, out_ms)
+  assert(type(bytes) == "string", "raw_reply: string expected")
+  self._raw = bytes
+  if out_ms then self._cut = check_ms(out_ms, "card:raw_reply") end
+end
+
+--- Leave now (after the current reply), and come back after `ms`
+-- milliseconds answering `atr` to every ATR request: any bytes, empty or
+-- longer than 33, with no check at all (`set_atr` stays strict).  The card
+-- goes back to its own ATR when that connection ends.  An empty ATR is
+-- followed by closing the connection (vpcd would wait for ever otherwise):
+-- pcscd sees a card that cannot be powered, then no card.
+-- @tparam string atr raw bytes, at most 65535
+-- @tparam[opt=100] number ms how long the card stays out first
+function Card:raw_atr(atr, ms)
+  assert(type(atr) == "string" and #atr <= 65535, "raw_atr: string of at most 65535 bytes expected")
+  self._next_atr = atr
+  self:remove(ms or 100)
 end
 
 --- Change the ATR; it is sent the next time the reader asks for it
@@ -245,9 +279,10 @@ local function control_run(card)
   return card._remove ~= nil or card._stop == true
 end
 
--- The next message from vpcd, or nil, "control" when a control command
--- wants the card out.
+-- The next message from vpcd (one that came during a delay first), or
+-- nil, "control" when a control command wants the card out.
 local function next_message(card, conn)
+  if card._early[1] then return table.remove(card._early, 1) end
   if not card._control then return conn:recv() end
   while true do
     card._insert = nil -- the card is in already
@@ -275,6 +310,39 @@ local function out_until_insert(card)
   end
 end
 
+-- The card's delay: waits `ms` on the connection rather than in a plain
+-- sleep, so that it ends as soon as vpcd closes it (returns false then).
+-- vpcd sends nothing while it waits for a reply, but whatever arrives is
+-- kept in card._early for `serve`, never lost.
+local function pause(card, conn, ms)
+  local deadline = io_.now() + ms
+  while true do
+    local left = deadline - io_.now()
+    if left <= 0 then return true end
+    local msg, err = conn:recv(left)
+    if msg then
+      card._early[#card._early + 1] = msg
+    elseif err == "timeout" then
+      return true
+    elseif err ~= "interrupted" then
+      card:log("connection ended during a delay:", err)
+      return false
+    end
+  end
+end
+
+-- Sends the reply, or the raw bytes of `raw_reply` instead.  Returns true,
+-- or nil, why when the connection is gone.
+local function answer(card, conn, reply)
+  local raw = card._raw
+  if raw then
+    card._raw = nil
+    if card._verbose then card:log("raw reply", hex(raw)) end
+    return conn:sendraw(raw)
+  end
+  return conn:send(reply)
+end
+
 -- Serve one connection. Returns "closed", "remove" or "stop".
 local function serve(card, conn)
   local spec = card.spec
@@ -294,8 +362,8 @@ local function serve(card, conn)
       if n == 1 then
         local c = byte(msg)
         if c == 4 then
-          card:log("ATR requested:", hex(card.atr))
-          reply = card.atr
+          reply = card._atr_raw or card.atr
+          card:log("ATR requested:", hex(reply))
         elseif c == 1 or c == 0 or c == 2 then
           local ev
           if c == 1 then card.powerons = card.powerons + 1; ev = "on"
@@ -315,8 +383,9 @@ local function serve(card, conn)
           r = SW_6F00
         elseif type(r) ~= "string" or #r < 1 or #r > 65535 then
           -- A 1-byte reply goes out as it is: a script may play a broken
-          -- card on purpose.  An empty one cannot: vpcd takes it for "no
-          -- answer yet" and the client's SCardTransmit never returns.
+          -- card on purpose.  An empty one cannot: vpcd reads a frame of
+          -- length 0 by waiting for one more byte (recv with MSG_WAITALL),
+          -- and the client's SCardTransmit never returns.
           report(card, "apdu handler", "reply must be a string of 1..65535 bytes, got "
                  .. (type(r) == "string" and (#r .. " bytes") or type(r)))
           r = SW_6F00
@@ -325,15 +394,26 @@ local function serve(card, conn)
         reply = r
       end
       if card._delay then
-        io_.sleep(card._delay)
+        local ms = card._delay
         card._delay = nil
+        if not pause(card, conn, ms) then return "closed" end
       end
       if reply then
-        local ok, e = conn:send(reply)
+        local ok, e = answer(card, conn, reply)
         if not ok then
           card:log("send failed:", e)
           return "closed"
         end
+      end
+      if reply == "" then
+        -- only a raw ATR can be empty: vpcd reads an empty frame by waiting
+        -- for a byte that never comes, unless the connection ends
+        card:log("empty ATR sent: leaving")
+        return "closed"
+      end
+      if card._cut then
+        card._remove, card._cut = card._cut, nil
+        return "remove"
       end
       if card._stop then return "stop" end
       if card._remove then return "remove" end
@@ -382,7 +462,9 @@ function M.run(spec, opts)
     if failed then error("vcard.run: init handler failed", 2) end
   end
   while true do
-    card._remove, card._delay = nil, nil
+    card._remove, card._delay, card._raw, card._cut, card._early = nil, nil, nil, nil, {}
+    -- a raw ATR (raw_atr) lasts for the one connection that follows it
+    card._atr_raw, card._next_atr = card._next_atr, nil
     local conn = connect(card, host, port, 3000)
     card:log(format("inserted (connected to %s:%d)", host, port))
     local why = serve(card, conn)

@@ -28,6 +28,19 @@
 --                             (hi*256+lo)*10 ms (0: at once, faster than
 --                             pcscd polls)
 --
+-- Faults (a broken card, for spec/faults_spec.lua):
+--
+--   80 10 00 00               never answers (a delay of a day, which ends
+--                             when vpcd closes the connection: pcscd stopped)
+--   80 11 00 00 [Lc data]     answers exactly data, no status word added;
+--                             no data: an empty reply (a frame of length 0)
+--   80 12 nn mm               announces a reply of 258 bytes, sends its
+--                             first nn, then leaves (closes the connection)
+--                             and comes back after mm*10 ms
+--   80 13 hi lo [Lc data]     leaves, and comes back after (hi*256+lo)*10 ms
+--                             answering data (raw, unchecked; none: empty)
+--                             as its ATR, until that connection ends
+--
 -- Any other command goes to the ISO behaviours of spec/cards/iso.lua, if
 -- that file exists, and otherwise gets 6D00 (INS not supported).
 
@@ -123,6 +136,24 @@ local control = {
   end,
   [0x08] = function(card)
     return ((card.state.kept or {})[card.state.channel] or "") .. "\144\0"
+  end,
+  [0x10] = function(card)
+    card:delay(86400000)
+    return "\144\0"
+  end,
+  [0x11] = function(card, capdu)
+    local data = body(capdu)
+    if data == "" then card:raw_reply("\0\0") end
+    return data ~= "" and data or "\144\0"
+  end,
+  [0x12] = function(card, capdu)
+    local reply = string.rep("\85", 256) .. "\144\0"
+    card:raw_reply("\1\2" .. reply:sub(1, capdu:byte(3)), capdu:byte(4) * 10)
+    return reply
+  end,
+  [0x13] = function(card, capdu)
+    card:raw_atr(body(capdu), (capdu:byte(3) * 256 + capdu:byte(4)) * 10)
+    return "\144\0"
   end,
   [0x06] = function(card)
     for _, k in ipairs { "resets", "powerons", "poweroffs", "apdus" } do card.state[k] = 0 end

@@ -59,9 +59,13 @@ bed.private = os.getenv("ISCARD_TESTBED_PRIVATE") ~= nil
 --- Stops the private pcscd (with signal sig, default TERM) and, unless
 -- stay_down, starts a new one; returns once the old one is entirely gone
 -- and, when restarted, the new one has both cards (spec/support/pcscd-restart).
+-- env: a table of environment variables for the script (ISCARD_PCSCD_FLAGS,
+-- ISCARD_PCSCD_CONF, ISCARD_READY: see the script).
 -- Returns true, or false if the script failed.
-function bed.restart(sig, stay_down)
-  return sh("spec/support/pcscd-restart " .. (sig or "TERM") .. (stay_down and " stay-down" or ""))
+function bed.restart(sig, stay_down, env)
+  local vars = ""
+  for k, v in pairs(env or {}) do vars = vars .. ("%s='%s' "):format(k, v) end
+  return sh(vars .. "spec/support/pcscd-restart " .. (sig or "TERM") .. (stay_down and " stay-down" or ""))
 end
 
 -- Is the private pcscd running (its process there, and not a zombie)?
