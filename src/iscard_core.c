@@ -165,7 +165,8 @@ static lua_Integer check_option(lua_State *L, int arg, lua_Integer def,
                          lua_pushfstring(L, "unknown %s '%s'", what, s));
   }
   {
-    lua_Integer v = luaL_checkinteger(L, arg);
+    lua_Integer v = (lua_Integer)iscard_checkint(L, arg, arg, what,
+                                                 -2147483647 - 1, 2147483647);
     for (o = opts; o->name != NULL; o++)
       if (o->value == v) return v;
     return luaL_argerror(L, arg,
@@ -249,17 +250,22 @@ static lua_Integer contexts_held(lua_State *L, int delta) {
  * here first and fail with SCARD_E_SHARING_VIOLATION instead. */
 #define ISCARD_LOCKS_KEY "iscard.locks"
 
-static void push_locks(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+/* Pushes the weak registry table at key (made on first use). */
+static void push_weak(lua_State *L, const char *key, const char *mode) {
+  lua_getfield(L, LUA_REGISTRYINDEX, key);
   if (lua_istable(L, -1)) return;
   lua_pop(L, 1);
   lua_newtable(L);
   lua_newtable(L);
-  lua_pushliteral(L, "v");
+  lua_pushstring(L, mode);
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+  lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
+static void push_locks(lua_State *L) {
+  push_weak(L, ISCARD_LOCKS_KEY, "v");
 }
 
 /* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
@@ -298,6 +304,46 @@ static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
   lua_pushfstring(L, "%s: the card in '%s' is locked by another ISCard of "
                      "this Lua state, and pcscd would wait for ever", where,
                   reader);
+  return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
+}
+
+/* Every ISCard of this Lua state that attached, as the keys of a weak
+ * registry table (an entry whose object detached since is ignored, not
+ * removed).  SCardReconnect to EXCLUSIVE while another handle is connected
+ * to the reader gets SCARD_E_SHARING_VIOLATION from pcscd, and pcsc-lite's
+ * client asks again every 100 ms until the other handle goes (SCardConnect
+ * fails at once instead).  When that handle belongs to an ISCard of this
+ * Lua state, which runs one call at a time, it never goes: ReAttach asks
+ * here first and fails at once. */
+#define ISCARD_ATTACHED_KEY "iscard.attached"
+
+static void note_attached(lua_State *L, int obj_index) {
+  push_weak(L, ISCARD_ATTACHED_KEY, "k");
+  lua_pushvalue(L, obj_index);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* When another ISCard of this state is connected to c's reader through
+ * another handle, pushes nil, message, code and returns 3. */
+static int connected_elsewhere(lua_State *L, const ISCard *c,
+                               const char *where) {
+  const ISCard *other = NULL;
+  push_weak(L, ISCARD_ATTACHED_KEY, "k");
+  lua_pushnil(L);
+  while (other == NULL && lua_next(L, -2) != 0) {
+    const ISCard *o = (const ISCard *)luaL_testudata(L, -2, ISCARD_MT);
+    lua_pop(L, 1);
+    if (o != NULL && o != c && o->has_ctx && o->attached &&
+        o->card != c->card && strcmp(o->reader, c->reader) == 0)
+      other = o;
+  }
+  if (other != NULL) lua_pop(L, 1); /* the key lua_next left */
+  lua_pop(L, 1);
+  if (other == NULL) return 0;
+  lua_pushfstring(L, "%s: another ISCard of this Lua state is attached to "
+                     "'%s', and pcscd would wait for ever", where, c->reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -427,6 +473,7 @@ static int m_attach_by_reader(lua_State *L) {
   c->prefer = protocol_to_pcsc(proto);
   c->active = active;
   memcpy(c->reader, name, strlen(name) + 1); /* at most 128 + 1: check_reader */
+  note_attached(L, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -460,7 +507,10 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
  */
 static int m_attach_by_handle(lua_State *L) {
   ISCard *c = check_open(L);
-  lua_Integer h = luaL_checkinteger(L, 2);
+  /* +-2^53: the widest a handle gets through a 5.1/LuaJIT double */
+  lua_Integer h = (lua_Integer)iscard_checkint(L, 2, 2, "card handle",
+                                               -9007199254740992LL,
+                                               9007199254740992LL);
   DWORD state = 0, proto = 0;
   char reader[ISCARD_MAX_READERNAME + 64];
   LONG rv;
@@ -484,6 +534,7 @@ static int m_attach_by_handle(lua_State *L) {
   reader[sizeof reader - 1] = '\0';
   strncpy(c->reader, reader, ISCARD_MAX_READERNAME);
   c->reader[ISCARD_MAX_READERNAME] = '\0';
+  note_attached(L, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -554,8 +605,21 @@ static int m_reattach(lua_State *L) {
                          "AttachByHandle (its owner reconnects it)");
   if ((n = locked_elsewhere(L, c, c->reader, c->card, "ReAttach")) != 0)
     return n;
+  if (share == SCARD_SHARE_EXCLUSIVE &&
+      (n = connected_elsewhere(L, c, "ReAttach")) != 0)
+    return n;
   rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init, &active);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
+  /* pcscd 1.9.9 keeps the lock it took for an EXCLUSIVE connection when
+   * the connection turns SHARED or DIRECT (its unlock runs before the mode
+   * changes, and is refused), and then holds back every other connection to
+   * the card until this one ends -- within this Lua state, for ever.  Ending
+   * that lock gives what pcscd meant; where there is none (a fixed pcscd,
+   * WinSCard) the call fails harmlessly.  A LockSCard of ours is left as it
+   * is: pcscd counted it on top, and its count is right. */
+  if (c->share == SCARD_SHARE_EXCLUSIVE && share != SCARD_SHARE_EXCLUSIVE &&
+      !c->locked)
+    (void)SCardEndTransaction(c->card, SCARD_LEAVE_CARD);
   c->share = (DWORD)share;
   c->active = active;
   lua_settop(L, 1);
@@ -1131,7 +1195,9 @@ static int l_status_change(lua_State *L) {
   char names[ISCARD_MAX_WAIT][ISCARD_MAX_READERNAME + 1];
   SCARDCONTEXT ctx;
   int temp, n, i, r;
-  lua_Integer timeout = luaL_checkinteger(L, 2);
+  /* up to 0xFFFFFFFE: 0xFFFFFFFF is PC/SC's INFINITE */
+  long long timeout = iscard_checkint(L, 2, 2, "timeout_ms",
+                                      -2147483647 - 1, 4294967294LL);
   LONG rv;
   luaL_checktype(L, 3, LUA_TTABLE);
   n = (int)lua_rawlen(L, 3);
@@ -1153,7 +1219,8 @@ static int l_status_change(lua_State *L) {
     rs[i].szReader = names[i];
     lua_pushliteral(L, "current");
     lua_rawget(L, -3);
-    rs[i].dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
+    rs[i].dwCurrentState = lua_isnil(L, -1) ? 0 :
+        (DWORD)iscard_checkint(L, -1, 3, "current", 0, 4294967295LL);
     lua_pop(L, 3);
   }
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
