@@ -16,6 +16,8 @@
 #                   SOAK_CLIENTS processes under faults; RSS and fds flat
 #   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
 #                   FLAKE_STRESS=1 while stress-ng loads both cores
+#   make asan       the specs with the C modules under ASan+UBSan (clang)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (fuzz/README.md)
 #
 # Each target installs the Debian packages it needs when run as root
 # (DEBS_* below), like `make test`.
@@ -52,8 +54,9 @@ DEBS_WINDOWS = mingw-w64 liblua5.4-dev
 DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
 DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
 DEBS_FLAKE   = stress-ng
+DEBS_ASAN    = clang-14 libclang-rt-14-dev
 
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz
 
 all: $(CORE) $(VCARDIO)
 
@@ -88,6 +91,20 @@ demo: deps
 # The specs under valgrind: the summary of leaks our code is responsible for.
 valgrind: all
 	LUA=$(LUA) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(SPECS)
+
+# The specs with the C modules built by clang under AddressSanitizer and
+# UndefinedBehaviorSanitizer (any UB aborts), run by the plain interpreter
+# with the ASan runtime preloaded and the collector never resting
+# (spec/support/asan-lua); fails on any report of any process.
+ASAN_CC     ?= clang-14
+ASAN_CFLAGS  = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_BUILD   = $(BUILD)/asan
+asan:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ASAN)"
+	$(MAKE) --no-print-directory all BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)"
+	ISCARD_ASAN_RT=$$($(ASAN_CC) -print-file-name=libclang_rt.asan-$$(uname -m).so) ISCARD_ASAN_LUA=$(LUA) \
+	  ISCARD_BUILD=$(ASAN_BUILD) LUA=$(CURDIR)/spec/support/asan-lua \
+	  spec/support/testbed sh spec/support/asan-specs $(SPECS)
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
