@@ -488,6 +488,8 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
   LONG rv = SCardStatus(c->card, reader ? reader : rbuf, &rlen, state, proto,
                         abuf, &alen);
   if (rv == SCARD_S_SUCCESS && atr != NULL) {
+    /* never past our buffer, whatever length the library reports */
+    if (alen > (DWORD)sizeof abuf) alen = (DWORD)sizeof abuf;
     memcpy(atr, abuf, alen);
     *atrlen = alen;
   }
@@ -1109,8 +1111,9 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
                      const char *where) {
   SCARDCONTEXT ctx;
   int temp, n, tries;
-  DWORD len = 0;
+  DWORD len = 0, cap = 0;
   char *buf = NULL;
+  const char *p, *end;
   LONG rv;
   if ((n = with_context(L, 1, &ctx, &temp)) != 0) return n;
   /* A reader plugged in between the two calls makes the second one find
@@ -1119,7 +1122,8 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
   for (tries = 0; tries < 3; tries++) {
     rv = list_call(ctx, list_groups, groups, NULL, &len);
     if (rv != SCARD_S_SUCCESS) break;
-    buf = (char *)lua_newuserdatauv(L, len ? len : 1, 0);
+    cap = len ? len : 1;
+    buf = (char *)lua_newuserdatauv(L, cap, 0);
     rv = list_call(ctx, list_groups, groups, buf, &len);
     if (rv != SCARD_E_INSUFFICIENT_BUFFER) break;
     lua_pop(L, 1);
@@ -1133,10 +1137,15 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, where);
   lua_newtable(L);
   n = 0;
-  for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
-       p += strlen(p) + 1) {
-    lua_pushstring(L, p);
+  /* Within the buffer whatever length and NULs the library reports (found
+   * by fuzz/core_glue): names end at a NUL or at the end of the data. */
+  end = buf + (len < cap ? len : cap);
+  for (p = buf; p < end && *p != '\0';) {
+    const char *nul = (const char *)memchr(p, '\0', (size_t)(end - p));
+    size_t nlen = nul != NULL ? (size_t)(nul - p) : (size_t)(end - p);
+    lua_pushlstring(L, p, nlen);
     lua_rawseti(L, -2, ++n);
+    p += nlen + 1;
   }
   return 1;
 }
