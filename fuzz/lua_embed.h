@@ -10,7 +10,8 @@
  * libFuzzer reads like its own edge counters: inputs that reach new Lua
  * lines, or old ones by a new path, join the corpus.
  *
- * Included once per target; everything is static.
+ * Included once per target; everything is static (inline: a target that
+ * uses only part of it gets no warning).
  */
 #ifndef ISCARD_LUA_EMBED_H
 #define ISCARD_LUA_EMBED_H
@@ -40,7 +41,7 @@ static void line_hook(lua_State *L, lua_Debug *ar) {
 
 /* Dies with the message on top of the stack: what a fuzzer counts as a
  * crash, and what the replay driver reports. */
-static void lua_die(lua_State *L, const char *what) {
+static inline void lua_die(lua_State *L, const char *what) {
   fprintf(stderr, "%s: %s\n", what, lua_tostring(L, -1));
   abort();
 }
@@ -48,7 +49,7 @@ static void lua_die(lua_State *L, const char *what) {
 /* A new state with the tree's Lua modules (ISCARD_ROOT/lua) and the C
  * modules of build_dir, the harness file run in it; its global `fuzz` is
  * what each input is given to. */
-static lua_State *lua_embed_open(const char *harness) {
+static inline lua_State *lua_embed_open(const char *harness) {
   lua_State *L = luaL_newstate();
   if (L == NULL) abort();
   luaL_openlibs(L);
@@ -68,7 +69,7 @@ static lua_State *lua_embed_open(const char *harness) {
 
 /* Calls the global `fuzz` with the input as a string; a Lua error is a
  * finding (the harness catches every error the API may raise by design). */
-static void lua_embed_run(lua_State *L, const uint8_t *data, size_t size) {
+static inline void lua_embed_run(lua_State *L, const uint8_t *data, size_t size) {
   int top = lua_gettop(L);
   lua_getglobal(L, "fuzz");
   lua_pushlstring(L, (const char *)data, size);

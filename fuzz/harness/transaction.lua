@@ -56,8 +56,10 @@ function fuzz(bytes) -- luacheck: ignore (a global: the C driver calls it)
   local data = inp:bytes(nc)
   if #data < nc then data = data .. ("\36"):rep(nc - #data) end
   if ins == 0xC2 or ins == 0xC3 then -- an ENVELOPE around a command
-    data = string.char(0, inp:pick(INS), 0, 0, math.min(#data, 255)) .. data
+    data = (string.char(0, inp:pick(INS), 0, 0, math.min(#data, 255)) .. data):sub(1, 65535)
   end
+  -- long data in few parts: 65535 one-byte parts would test nothing more
+  if #data > 600 then opts.chain_size = 255 end
   local le = inp:pick(LE)
   if le == false then le = nil end
   local c = cmdm.new()
