@@ -243,7 +243,7 @@ docs:
 
 # --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, and
 # the PC/SC binding coverage (informational).
-LUACHECK_PATHS = lua spec examples bench bin/iscard tools
+LUACHECK_PATHS = lua spec examples bench fuzz bin/iscard tools
 CPPCHECK_FLAGS = --enable=warning,style,performance,portability --std=c99 --force \
                  --inline-suppr --error-exitcode=1 --quiet
 lint:

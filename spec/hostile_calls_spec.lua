@@ -45,7 +45,7 @@ describe("ReAttach(EXCLUSIVE) while another ISCard of this Lua state is attached
   end)
 
   it("an object that detached or was collected no longer counts", function()
-    local a = bed.attach(R0)
+    local a = bed.attach(R0) -- luacheck: ignore (kept only until collected)
     local b = bed.attach(R0)
     a = nil -- luacheck: ignore
     collectgarbage(); collectgarbage()

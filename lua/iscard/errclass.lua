@@ -13,10 +13,9 @@ local util = require "iscard.util"
 
 local M = {}
 
---- The class of every error name; a name not listed here is `other`, and
--- spec/errclass_spec.lua fails for a code of `iscard.errors` that is
--- neither listed nor in `M.other` (so a new code is classed on purpose).
--- @table classes
+-- The class of each error name (`classes`). A name in neither this table
+-- nor `other` is `other` too, but spec/hostile_calls_spec.lua fails for such
+-- a code of `iscard.errors`: a new code gets its class on purpose.
 M.classes = {
   -- pcsc-lite reports a lost daemon as any of these, depending on where the
   -- call was when the socket went (see `error_class` for SECURITY_VIOLATION)
@@ -51,10 +50,9 @@ M.classes = {
   ISCARD_E_NAD_UNSUPPORTED = "invalid",
 }
 
---- Names that are `other` on purpose: card answers (a status word, a PIN
+-- Names that are `other` on purpose: card answers (a status word, a PIN
 -- refused), card or driver trouble a program cannot branch on usefully, and
 -- Windows-only codes.
--- @table other
 M.other = {}
 for _, name in ipairs({
   "SCARD_S_SUCCESS", "SCARD_F_INTERNAL_ERROR", "SCARD_E_NO_MEMORY", "SCARD_E_UNKNOWN_CARD",
