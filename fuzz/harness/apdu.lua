@@ -7,9 +7,7 @@
 -- decoded fields plus encode's extended flag gives them too.
 local cmdm = require "iscard.cmd"
 
-local function check(cond, fmt, ...)
-  if not cond then error(string.format(fmt, ...), 2) end
-end
+local check = require("input").check
 
 function fuzz(bytes) -- luacheck: ignore (a global: the C driver calls it)
   local c = cmdm.new()

@@ -5,9 +5,7 @@
 -- code -- and nothing may crash.
 local iscard
 
-local function check(cond, fmt, ...)
-  if not cond then error(string.format(fmt, ...), 2) end
-end
+local check = require("input").check
 
 local READERS = { "Virtual PCD 00 00", "Virtual PCD 00 01", "", ("r"):rep(129), "a\0b" }
 local NUMBERS = { 0, 1, 2, 3, 255, -1, 1.5, 0 / 0, math.huge, 2 ^ 40, 2 ^ 53, 0xFFFFFFFF }

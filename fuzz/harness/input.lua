@@ -1,4 +1,4 @@
--- A reader of fuzz input for the harnesses: bytes, numbers and choices
+-- What the harnesses share: a reader of fuzz input: bytes, numbers and choices
 -- taken from the front of the input, zeros once it is used up (so every
 -- input, even an empty one, is a complete test).
 local M = {}
@@ -23,6 +23,12 @@ function M:bytes(n)
 end
 
 function M:bool() return self:byte() % 2 == 1 end
+
+-- Raises the formatted message when cond is false: a broken contract,
+-- which the target reports as a crash.
+function M.check(cond, fmt, ...)
+  if not cond then error(string.format(fmt, ...), 2) end
+end
 
 -- one of the values of list
 function M:pick(list) return list[self:byte() % #list + 1] end

@@ -9,9 +9,7 @@ local sw = require "iscard.sw"
 local cmdm = require "iscard.cmd"
 local input = require "input"
 
-local function check(cond, fmt, ...)
-  if not cond then error(string.format(fmt, ...), 2) end
-end
+local check = require("input").check
 
 local ODD = { -1, 0x10000, 1.5, 0 / 0, math.huge, -math.huge, 2 ^ 53, "9000", {}, true }
 

@@ -15,9 +15,7 @@ local transaction = require "iscard.transaction"
 local cmdm = require "iscard.cmd"
 local input = require "input"
 
-local function check(cond, fmt, ...)
-  if not cond then error(string.format(fmt, ...), 2) end
-end
+local check = require("input").check
 
 -- INS whose data is a PIN; kept apart from the engine's own list on purpose
 local SECRET = { [0x20] = true, [0x21] = true, [0x24] = true, [0x25] = true,
