@@ -930,17 +930,7 @@ static int m_newindex(lua_State *L) {
 /* An unsigned 32-bit argument (control code, attribute id): raises on
  * anything else rather than letting PC/SC see a truncated value. */
 static unsigned long check_u32(lua_State *L, int arg, const char *what) {
-#if LUA_VERSION_NUM >= 503
-  lua_Integer v = luaL_checkinteger(L, arg);
-  if (v < 0 || v > (lua_Integer)0xFFFFFFFFL)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
-  return (unsigned long)v;
-#else
-  lua_Number v = luaL_checknumber(L, arg);
-  if (!(v >= 0 && v <= 4294967295.0) || (lua_Number)(unsigned long)v != v)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
-  return (unsigned long)v;
-#endif
+  return (unsigned long)iscard_checkint(L, arg, arg, what, 0, 4294967295LL);
 }
 
 /* PC/SC part 10's control codes are built by a platform macro: pcsc-lite
@@ -968,9 +958,8 @@ typedef char iscard_ctl_code_matches_platform
  * width of the function field of a Windows IOCTL code). */
 static int l_ctl_code(lua_State *L) {
   static const char *const formulas[] = {"pcsc-lite", "windows", NULL};
-  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer n = (lua_Integer)iscard_checkint(L, 1, 1, "function number", 0, 4095);
   int f = luaL_checkoption(L, 2, ISCARD_CTL_NATIVE, formulas);
-  luaL_argcheck(L, n >= 0 && n <= 4095, 1, "function number must be 0..4095");
   iscard_pushu32(L, f == 0 ? ISCARD_CTL_PCSCLITE(n) : ISCARD_CTL_WINDOWS(n));
   return 1;
 }
@@ -993,15 +982,13 @@ static int m_control(lua_State *L) {
   unsigned long code = check_u32(L, 2, "control code");
   size_t len;
   const char *in = luaL_optlstring(L, 3, "", &len);
-  lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
+  lua_Integer max = lua_isnoneornil(L, 4) ? (lua_Integer)MAX_BUFFER_SIZE_EXTENDED
+      : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0, MAX_BUFFER_SIZE_EXTENDED);
   DWORD got = 0;
   LONG rv;
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
                                                (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
-  if (max < 0 || max > (lua_Integer)MAX_BUFFER_SIZE_EXTENDED)
-    return luaL_argerror(L, 4, lua_pushfstring(L, "max_reply must be 0..%d",
-                                               (int)MAX_BUFFER_SIZE_EXTENDED));
   rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, c->rbuf,
                     (DWORD)max, &got);
   if (rv != SCARD_S_SUCCESS) {
@@ -1180,7 +1167,10 @@ static int l_reader_groups(lua_State *L) {
 /* valid_context(ctx) -> true, or false, message, code (SCardIsValidContext).
  * Any integer is safe to ask about: PC/SC looks it up, nothing more. */
 static int l_valid_context(lua_State *L) {
-  lua_Integer ctx = luaL_checkinteger(L, 1);
+  /* +-2^53: the widest a context gets through a 5.1/LuaJIT double */
+  lua_Integer ctx = (lua_Integer)iscard_checkint(L, 1, 1, "context",
+                                                 -9007199254740992LL,
+                                                 9007199254740992LL);
   LONG rv = SCardIsValidContext((SCARDCONTEXT)ctx);
   if (rv == SCARD_S_SUCCESS) {
     lua_pushboolean(L, 1);

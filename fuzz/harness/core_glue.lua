@@ -36,8 +36,17 @@ local function returned(ok, r, msg, code)
   end
 end
 
+-- the operations that need no ISCard
+local function new_card() local c = iscard.ISCard(); if c then cards[#cards + 1] = c end end
+local function valid_context() pcall(iscard.valid_context, value()) end
+local function ctl_code() pcall(iscard.ctl_code, value(), value()) end
+local function collect() collectgarbage() end
+local function drop() table.remove(cards, 1) end
+local NO_CARD = { [new_card] = true, [valid_context] = true, [ctl_code] = true, [collect] = true,
+                  [drop] = true }
+
 local ops = {
-  function() local c = iscard.ISCard(); if c then cards[#cards + 1] = c end end,
+  new_card,
   function(c) returned(pcall(c.AttachByReader, c, value(), value(), value())) end,
   function(c) returned(pcall(c.AttachByHandle, c, value())) end,
   function(c) returned(pcall(c.ReAttach, c, value(), value())) end,
@@ -55,10 +64,17 @@ local ops = {
     pcall(cmd.BuildCmd, cmd, take(), take(), take(), take(), ("x"):rep(take()), value()) -- luacheck: ignore
     returned(pcall(c.Transaction, c, cmd, { get_response = take() % 2 == 0 })) -- luacheck: ignore
   end,
+  function(c) returned(pcall(c.control, c, value(), value(), value())) end,
+  function(c) returned(pcall(c.attr_raw, c, value())) end,
+  function(c) returned(pcall(c.set_attr, c, value(), value())) end,
+  function(c) returned(pcall(iscard.reader_groups, value() and c or nil)) end,
+  function(c) returned(pcall(iscard.readers, c, value())) end,
+  valid_context,
+  ctl_code,
   function(c) c:close() end,
   function(c) pcall(iscard.error_class, value(), c) end,
-  function() collectgarbage() end,
-  function() table.remove(cards, 1) end,
+  collect,
+  drop,
 }
 
 function fuzz() -- luacheck: ignore (a global: the C driver calls it)
@@ -67,7 +83,7 @@ function fuzz() -- luacheck: ignore (a global: the C driver calls it)
   while left() > 0 do -- luacheck: ignore
     local op = ops[take() % #ops + 1] -- luacheck: ignore
     local c = cards[take() % (#cards + 1) + 1] or cards[1] -- luacheck: ignore
-    if c or op == ops[1] or op == ops[17] or op == ops[18] then op(c) end
+    if c or NO_CARD[op] then op(c) end
   end
   for _, c in ipairs(cards) do c:close() end
   cards = {}
