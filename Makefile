@@ -18,6 +18,8 @@
 #                   SOAK_CLIENTS processes under faults; RSS and fds flat
 #   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
 #                   FLAKE_STRESS=1 while stress-ng loads both cores
+#   make asan       the specs with the C modules under ASan+UBSan (clang)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (README: Reliability)
 #
 # Each target installs the Debian packages it needs when run as root
 # (DEBS_* below), like `make test`.
@@ -54,9 +56,10 @@ DEBS_WINDOWS = mingw-w64 liblua5.4-dev
 DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
 DEBS_LINT    = lua-check clang-tidy cppcheck liblua5.4-dev libpcsclite-dev pkg-config
 DEBS_FLAKE   = stress-ng
+DEBS_ASAN    = clang-14 libclang-rt-14-dev
+DEBS_FUZZ    = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
 
-.PHONY: test-faults
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
 
 all: $(CORE) $(VCARDIO)
 
@@ -84,7 +87,7 @@ SPECS ?= spec
 # left out of test, test-all and valgrind; test-faults runs them.
 BUSTED_TAGS ?= --exclude-tags=slow
 test: deps
-	$(MAKE) all
+	$(MAKE) all fuzz-replay
 	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
 
 # --- every scenario of the README's reliability table (tools/faults.md):
@@ -99,8 +102,81 @@ demo: deps
 	LUA=$(LUA) ISCARD_TEST_CARD=$(CURDIR)/examples/cards/echo.lua spec/support/testbed $(LUA) examples/demo.lua
 
 # The specs under valgrind: the summary of leaks our code is responsible for.
-valgrind: all
+valgrind: all fuzz-replay
 	LUA=$(LUA) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(BUSTED_TAGS) $(SPECS)
+
+# The specs with the C modules built by clang under AddressSanitizer and
+# UndefinedBehaviorSanitizer (any UB aborts), run by the plain interpreter
+# with the ASan runtime preloaded and the collector never resting
+# (spec/support/asan-lua); fails on any report of any process.
+ASAN_CC     ?= clang-14
+ASAN_CFLAGS  = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_BUILD   = $(BUILD)/asan
+asan:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ASAN)"
+	$(MAKE) --no-print-directory all BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)"
+	$(MAKE) --no-print-directory fuzz-replay
+	ISCARD_ASAN_RT=$$($(ASAN_CC) -print-file-name=libclang_rt.asan-$$(uname -m).so) ISCARD_ASAN_LUA=$(LUA) \
+	  ISCARD_BUILD=$(ASAN_BUILD) LUA=$(CURDIR)/spec/support/asan-lua \
+	  spec/support/testbed sh spec/support/asan-specs $(BUSTED_TAGS) $(SPECS)
+
+# --- fuzzing with libFuzzer (clang-14). One target per input that a card,
+# the daemon or a script controls: fuzz/<name>.c for C targets, and for the
+# pure-Lua parts one generic target, fuzz/lua_target.c, built once per
+# harness fuzz/harness/<name>.lua.  A new parser needs its harness, a
+# fuzz/<name>/seeds/ folder and its name in FUZZ_LUA_TARGETS.
+#   make fuzz FUZZ_SECONDS=N [FUZZ_RUNS=N] [FUZZ_TARGETS="apdu ..."]
+# runs each target for N seconds (or N executions, whichever first), from
+# its seeds and the corpus it grew before (build/fuzz/corpus/<name>), and
+# prints the executions of each; findings go to build/fuzz/findings/<name>/.
+# -detect_leaks=0: every target keeps one lua_State across inputs, whose
+# heap grows and shrinks with the collector, not per input; libFuzzer would
+# run a full LeakSanitizer scan after nearly every input (measured: 90% of
+# the time).  Leaks of the C code are `make asan`'s and valgrind's job.
+# Kept findings live in fuzz/<name>/regress/, and `make test` replays them
+# and the seeds (spec/fuzz_regress_spec.lua) through the same code, built by
+# $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
+FUZZ_C_TARGETS   = vcard_frames core_glue
+FUZZ_LUA_TARGETS = apdu transaction swtext
+FUZZ_TARGETS    ?= $(FUZZ_C_TARGETS) $(FUZZ_LUA_TARGETS)
+FUZZ_SECONDS    ?= 10
+FUZZ_RUNS       ?= -1
+FUZZ_CC         ?= clang-14
+FUZZ_BUILD       = $(BUILD)/fuzz
+REPLAY_BUILD     = $(BUILD)/fuzz-replay
+# the embedded interpreter: Debian's Lua 5.4 (not instrumented)
+FUZZ_LUA_INCDIR ?= /usr/include/lua5.4
+FUZZ_LUA_LIBS   ?= -llua5.4
+FUZZ_FLAGS       = -I$(FUZZ_LUA_INCDIR) $(PCSC_CFLAGS) -DISCARD_ROOT='"$(CURDIR)"'
+FUZZ_SAN         = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                   -fno-omit-frame-pointer -DISCARD_FUZZ_COVER
+FUZZ_DEPS        = fuzz/lua_embed.h src/iscard_core.c src/vcard_io.c src/iscard_names.h src/compat.h
+
+$(FUZZ_C_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LUA_LIBS)
+$(FUZZ_LUA_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/lua_target.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -DISCARD_HARNESS='"$(CURDIR)/fuzz/harness/$*.lua"' \
+	  -o $@ $< $(FUZZ_LUA_LIBS)
+$(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%): $(REPLAY_BUILD)/%: fuzz/%.c fuzz/replay.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O1 -g $(FUZZ_FLAGS) -o $@ $< fuzz/replay.c $(FUZZ_LUA_LIBS)
+
+fuzz-replay: $(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%)
+
+fuzz:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_FUZZ)"
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/findings/$$t; \
+	  log=$(FUZZ_BUILD)/$$t.log; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -print_final_stats=1 -detect_leaks=0 \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$t/ $(FUZZ_BUILD)/corpus/$$t fuzz/$$t/seeds \
+	    >$$log 2>&1 || { tail -n 60 $$log; echo "fuzz: $$t found a crash (above; input in $(FUZZ_BUILD)/findings/$$t/)"; exit 1; }; \
+	  awk -v t=$$t '/stat::number_of_executed_units/ {n=$$2} /stat::average_exec_per_sec/ {r=$$2} \
+	    /stat::new_units_added/ {u=$$2} END {printf "%-13s %11d executions, %6d/s, %4d new corpus units\n", t, n, r, u}' $$log; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
@@ -114,6 +190,7 @@ LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
        luajit:luajit:/usr/include/luajit-2.1
 test-all:
 	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL)"
+	@$(MAKE) --no-print-directory fuzz-replay
 	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(BUSTED_TAGS) $(SPECS)
 
 # --- the suite's determinism: test-all many times in a row, optionally
@@ -178,7 +255,7 @@ docs:
 
 # --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, and
 # the PC/SC binding coverage (informational).
-LUACHECK_PATHS = lua spec examples bench bin/iscard tools
+LUACHECK_PATHS = lua spec examples bench fuzz bin/iscard tools
 CPPCHECK_FLAGS = --enable=warning,style,performance,portability --std=c99 --force \
                  --inline-suppr --error-exitcode=1 --quiet
 lint:

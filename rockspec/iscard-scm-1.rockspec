@@ -52,6 +52,7 @@ build = {
          ["iscard.sw"] = "lua/iscard/sw.lua",
          ["iscard.transaction"] = "lua/iscard/transaction.lua",
          ["iscard.util"] = "lua/iscard/util.lua",
+         ["iscard.errclass"] = "lua/iscard/errclass.lua",
          ["iscard.vcard"] = "lua/iscard/vcard.lua",
          ["iscard.part10"] = "lua/iscard/part10.lua",
          ["iscard.attributes"] = "lua/iscard/attributes.lua",

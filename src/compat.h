@@ -53,23 +53,49 @@ static inline void *iscard_testudata(lua_State *L, int i, const char *tname) {
 #define lua_newuserdatauv(L, sz, nuv) lua_newuserdata(L, sz)
 #endif
 
-/* Unsigned 32-bit values (PC/SC codes, reader state words) in and out of
- * Lua.  5.3+ has 64-bit integers; before that a Lua number is a double,
- * which holds every 32-bit value exactly, while lua_Integer may be a 32-bit
+/* Unsigned 32-bit values (PC/SC codes, reader state words) out to Lua.
+ * 5.3+ has 64-bit integers; before that a Lua number is a double, which
+ * holds every 32-bit value exactly, while lua_Integer may be a 32-bit
  * ptrdiff_t on 32-bit platforms and would turn 0x8010000C negative. */
 #if LUA_VERSION_NUM >= 503
 #define iscard_pushu32(L, v) lua_pushinteger(L, (lua_Integer)((v) & 0xFFFFFFFFUL))
-static inline unsigned long iscard_optu32(lua_State *L, int i, unsigned long def) {
-  return (unsigned long)luaL_optinteger(L, i, (lua_Integer)def) & 0xFFFFFFFFUL;
-}
 #else
 #define iscard_pushu32(L, v) lua_pushnumber(L, (lua_Number)((v) & 0xFFFFFFFFUL))
-static inline unsigned long iscard_optu32(lua_State *L, int i, unsigned long def) {
-  lua_Number n = luaL_optnumber(L, i, (lua_Number)def);
-  if (!(n >= 0 && n <= 4294967295.0))
-    luaL_error(L, "unsigned 32-bit value expected, got %f", (double)n);
-  return (unsigned long)n;
-}
 #endif
 
+/* The one check of every number iscard takes from Lua (timeouts, share
+ * modes, protocols, state words, ports, handles): the value at idx must be
+ * a number that is a whole number in lo..hi, or an argument error names arg
+ * (idx may be a table field checked for argument arg).  luaL_checkinteger
+ * differs by version -- 5.1 and LuaJIT truncate 1.5 and turn NaN into an
+ * arbitrary integer, 5.3+ raise -- and a masked or truncated value changes
+ * what PC/SC is asked, or makes a wait endless; this refuses NaN,
+ * infinities, fractions, numeric strings and out-of-range values alike on
+ * every Lua.  lo and hi stay within +-2^53, where doubles are exact. */
+static inline long long iscard_checkint(lua_State *L, int idx, int arg,
+                                        const char *what, long long lo,
+                                        long long hi) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) {
+      lua_Integer v = lua_tointeger(L, idx);
+      if (v >= lo && v <= hi) return (long long)v;
+    } else
+#endif
+    {
+      lua_Number n = lua_tonumber(L, idx);
+      /* n == n is false for NaN; the cast is exact for a whole n in range */
+      if (n == n && n >= (lua_Number)lo && n <= (lua_Number)hi &&
+          (lua_Number)(long long)n == n)
+        return (long long)n;
+    }
+    lua_pushvalue(L, idx); /* lua_tostring converts in place: a copy */
+    lua_pushfstring(L, "%s: whole number in %f..%f expected, got %s", what,
+                    (lua_Number)lo, (lua_Number)hi, lua_tostring(L, -1));
+  } else {
+    lua_pushfstring(L, "%s: whole number expected, got %s", what,
+                    luaL_typename(L, idx));
+  }
+  return luaL_argerror(L, arg, lua_tostring(L, -1));
+}
 #endif

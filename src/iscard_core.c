@@ -175,7 +175,8 @@ static lua_Integer check_option(lua_State *L, int arg, lua_Integer def,
                          lua_pushfstring(L, "unknown %s '%s'", what, s));
   }
   {
-    lua_Integer v = luaL_checkinteger(L, arg);
+    lua_Integer v = (lua_Integer)iscard_checkint(L, arg, arg, what,
+                                                 -2147483647 - 1, 2147483647);
     for (o = opts; o->name != NULL; o++)
       if (o->value == v) return v;
     return luaL_argerror(L, arg,
@@ -259,17 +260,22 @@ static lua_Integer contexts_held(lua_State *L, int delta) {
  * here first and fail with SCARD_E_SHARING_VIOLATION instead. */
 #define ISCARD_LOCKS_KEY "iscard.locks"
 
-static void push_locks(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+/* Pushes the weak registry table at key (made on first use). */
+static void push_weak(lua_State *L, const char *key, const char *mode) {
+  lua_getfield(L, LUA_REGISTRYINDEX, key);
   if (lua_istable(L, -1)) return;
   lua_pop(L, 1);
   lua_newtable(L);
   lua_newtable(L);
-  lua_pushliteral(L, "v");
+  lua_pushstring(L, mode);
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_LOCKS_KEY);
+  lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
+static void push_locks(lua_State *L) {
+  push_weak(L, ISCARD_LOCKS_KEY, "v");
 }
 
 /* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
@@ -308,6 +314,46 @@ static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
   lua_pushfstring(L, "%s: the card in '%s' is locked by another ISCard of "
                      "this Lua state, and pcscd would wait for ever", where,
                   reader);
+  return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
+}
+
+/* Every ISCard of this Lua state that attached, as the keys of a weak
+ * registry table (an entry whose object detached since is ignored, not
+ * removed).  SCardReconnect to EXCLUSIVE while another handle is connected
+ * to the reader gets SCARD_E_SHARING_VIOLATION from pcscd, and pcsc-lite's
+ * client asks again every 100 ms until the other handle goes (SCardConnect
+ * fails at once instead).  When that handle belongs to an ISCard of this
+ * Lua state, which runs one call at a time, it never goes: ReAttach asks
+ * here first and fails at once. */
+#define ISCARD_ATTACHED_KEY "iscard.attached"
+
+static void note_attached(lua_State *L, int obj_index) {
+  push_weak(L, ISCARD_ATTACHED_KEY, "k");
+  lua_pushvalue(L, obj_index);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* When another ISCard of this state is connected to c's reader through
+ * another handle, pushes nil, message, code and returns 3. */
+static int connected_elsewhere(lua_State *L, const ISCard *c,
+                               const char *where) {
+  const ISCard *other = NULL;
+  push_weak(L, ISCARD_ATTACHED_KEY, "k");
+  lua_pushnil(L);
+  while (other == NULL && lua_next(L, -2) != 0) {
+    const ISCard *o = (const ISCard *)luaL_testudata(L, -2, ISCARD_MT);
+    lua_pop(L, 1);
+    if (o != NULL && o != c && o->has_ctx && o->attached &&
+        o->card != c->card && strcmp(o->reader, c->reader) == 0)
+      other = o;
+  }
+  if (other != NULL) lua_pop(L, 1); /* the key lua_next left */
+  lua_pop(L, 1);
+  if (other == NULL) return 0;
+  lua_pushfstring(L, "%s: another ISCard of this Lua state is attached to "
+                     "'%s', and pcscd would wait for ever", where, c->reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -437,6 +483,7 @@ static int m_attach_by_reader(lua_State *L) {
   c->prefer = protocol_to_pcsc(proto);
   c->active = active;
   memcpy(c->reader, name, strlen(name) + 1); /* at most 128 + 1: check_reader */
+  note_attached(L, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -451,6 +498,8 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
   LONG rv = SCardStatus(c->card, reader ? reader : rbuf, &rlen, state, proto,
                         abuf, &alen);
   if (rv == SCARD_S_SUCCESS && atr != NULL) {
+    /* never past our buffer, whatever length the library reports */
+    if (alen > (DWORD)sizeof abuf) alen = (DWORD)sizeof abuf;
     memcpy(atr, abuf, alen);
     *atrlen = alen;
   }
@@ -470,7 +519,10 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
  */
 static int m_attach_by_handle(lua_State *L) {
   ISCard *c = check_open(L);
-  lua_Integer h = luaL_checkinteger(L, 2);
+  /* +-2^53: the widest a handle gets through a 5.1/LuaJIT double */
+  lua_Integer h = (lua_Integer)iscard_checkint(L, 2, 2, "card handle",
+                                               -9007199254740992LL,
+                                               9007199254740992LL);
   DWORD state = 0, proto = 0;
   char reader[ISCARD_MAX_READERNAME + 64];
   LONG rv;
@@ -494,6 +546,7 @@ static int m_attach_by_handle(lua_State *L) {
   reader[sizeof reader - 1] = '\0';
   strncpy(c->reader, reader, ISCARD_MAX_READERNAME);
   c->reader[ISCARD_MAX_READERNAME] = '\0';
+  note_attached(L, 1);
   lua_settop(L, 1);
   return 1;
 }
@@ -564,8 +617,21 @@ static int m_reattach(lua_State *L) {
                          "AttachByHandle (its owner reconnects it)");
   if ((n = locked_elsewhere(L, c, c->reader, c->card, "ReAttach")) != 0)
     return n;
+  if (share == SCARD_SHARE_EXCLUSIVE &&
+      (n = connected_elsewhere(L, c, "ReAttach")) != 0)
+    return n;
   rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init, &active);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
+  /* pcscd 1.9.9 keeps the lock it took for an EXCLUSIVE connection when
+   * the connection turns SHARED or DIRECT (its unlock runs before the mode
+   * changes, and is refused), and then holds back every other connection to
+   * the card until this one ends -- within this Lua state, for ever.  Ending
+   * that lock gives what pcscd meant; where there is none (a fixed pcscd,
+   * WinSCard) the call fails harmlessly.  A LockSCard of ours is left as it
+   * is: pcscd counted it on top, and its count is right. */
+  if (c->share == SCARD_SHARE_EXCLUSIVE && share != SCARD_SHARE_EXCLUSIVE &&
+      !c->locked)
+    (void)SCardEndTransaction(c->card, SCARD_LEAVE_CARD);
   c->share = (DWORD)share;
   c->active = active;
   lua_settop(L, 1);
@@ -874,17 +940,7 @@ static int m_newindex(lua_State *L) {
 /* An unsigned 32-bit argument (control code, attribute id): raises on
  * anything else rather than letting PC/SC see a truncated value. */
 static unsigned long check_u32(lua_State *L, int arg, const char *what) {
-#if LUA_VERSION_NUM >= 503
-  lua_Integer v = luaL_checkinteger(L, arg);
-  if (v < 0 || v > (lua_Integer)0xFFFFFFFFL)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
-  return (unsigned long)v;
-#else
-  lua_Number v = luaL_checknumber(L, arg);
-  if (!(v >= 0 && v <= 4294967295.0) || (lua_Number)(unsigned long)v != v)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be 0..0xFFFFFFFF", what));
-  return (unsigned long)v;
-#endif
+  return (unsigned long)iscard_checkint(L, arg, arg, what, 0, 4294967295LL);
 }
 
 /* PC/SC part 10's control codes are built by a platform macro: pcsc-lite
@@ -912,9 +968,8 @@ typedef char iscard_ctl_code_matches_platform
  * width of the function field of a Windows IOCTL code). */
 static int l_ctl_code(lua_State *L) {
   static const char *const formulas[] = {"pcsc-lite", "windows", NULL};
-  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer n = (lua_Integer)iscard_checkint(L, 1, 1, "function number", 0, 4095);
   int f = luaL_checkoption(L, 2, ISCARD_CTL_NATIVE, formulas);
-  luaL_argcheck(L, n >= 0 && n <= 4095, 1, "function number must be 0..4095");
   iscard_pushu32(L, f == 0 ? ISCARD_CTL_PCSCLITE(n) : ISCARD_CTL_WINDOWS(n));
   return 1;
 }
@@ -937,15 +992,13 @@ static int m_control(lua_State *L) {
   unsigned long code = check_u32(L, 2, "control code");
   size_t len;
   const char *in = luaL_optlstring(L, 3, "", &len);
-  lua_Integer max = luaL_optinteger(L, 4, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
+  lua_Integer max = lua_isnoneornil(L, 4) ? (lua_Integer)MAX_BUFFER_SIZE_EXTENDED
+      : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0, MAX_BUFFER_SIZE_EXTENDED);
   DWORD got = 0;
   LONG rv;
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
                                                (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
-  if (max < 0 || max > (lua_Integer)MAX_BUFFER_SIZE_EXTENDED)
-    return luaL_argerror(L, 4, lua_pushfstring(L, "max_reply must be 0..%d",
-                                               (int)MAX_BUFFER_SIZE_EXTENDED));
   rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, c->rbuf,
                     (DWORD)max, &got);
   if (rv != SCARD_S_SUCCESS) {
@@ -1055,8 +1108,9 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
                      const char *where) {
   SCARDCONTEXT ctx;
   int temp, n, tries;
-  DWORD len = 0;
+  DWORD len = 0, cap = 0;
   char *buf = NULL;
+  const char *p, *end;
   LONG rv;
   if ((n = with_context(L, 1, &ctx, &temp)) != 0) return n;
   /* A reader plugged in between the two calls makes the second one find
@@ -1065,7 +1119,8 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
   for (tries = 0; tries < 3; tries++) {
     rv = list_call(ctx, list_groups, groups, NULL, &len);
     if (rv != SCARD_S_SUCCESS) break;
-    buf = (char *)lua_newuserdatauv(L, len ? len : 1, 0);
+    cap = len ? len : 1;
+    buf = (char *)lua_newuserdatauv(L, cap, 0);
     rv = list_call(ctx, list_groups, groups, buf, &len);
     if (rv != SCARD_E_INSUFFICIENT_BUFFER) break;
     lua_pop(L, 1);
@@ -1079,10 +1134,15 @@ static int push_list(lua_State *L, int list_groups, const char *groups,
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, where);
   lua_newtable(L);
   n = 0;
-  for (const char *p = buf; len > 0 && p < buf + len && *p != '\0';
-       p += strlen(p) + 1) {
-    lua_pushstring(L, p);
+  /* Within the buffer whatever length and NULs the library reports (found
+   * by fuzz/core_glue): names end at a NUL or at the end of the data. */
+  end = buf + (len < cap ? len : cap);
+  for (p = buf; p < end && *p != '\0';) {
+    const char *nul = (const char *)memchr(p, '\0', (size_t)(end - p));
+    size_t nlen = nul != NULL ? (size_t)(nul - p) : (size_t)(end - p);
+    lua_pushlstring(L, p, nlen);
     lua_rawseti(L, -2, ++n);
+    p += nlen + 1;
   }
   return 1;
 }
@@ -1117,7 +1177,10 @@ static int l_reader_groups(lua_State *L) {
 /* valid_context(ctx) -> true, or false, message, code (SCardIsValidContext).
  * Any integer is safe to ask about: PC/SC looks it up, nothing more. */
 static int l_valid_context(lua_State *L) {
-  lua_Integer ctx = luaL_checkinteger(L, 1);
+  /* +-2^53: the widest a context gets through a 5.1/LuaJIT double */
+  lua_Integer ctx = (lua_Integer)iscard_checkint(L, 1, 1, "context",
+                                                 -9007199254740992LL,
+                                                 9007199254740992LL);
   LONG rv = SCardIsValidContext((SCARDCONTEXT)ctx);
   if (rv == SCARD_S_SUCCESS) {
     lua_pushboolean(L, 1);
@@ -1145,9 +1208,11 @@ typedef struct WaitEntry {
 static int l_status_change(lua_State *L) {
   WaitEntry *w;
   SCARDCONTEXT ctx;
-  int temp, r, n, i;
+  int temp, n, i, r;
   size_t len3;
-  lua_Integer timeout = luaL_checkinteger(L, 2);
+  /* up to 0xFFFFFFFE: 0xFFFFFFFF is PC/SC's INFINITE */
+  long long timeout = iscard_checkint(L, 2, 2, "timeout_ms",
+                                      -2147483647 - 1, 4294967294LL);
   luaL_checktype(L, 3, LUA_TTABLE);
   len3 = (size_t)lua_rawlen(L, 3);
   luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry), 3,
@@ -1172,7 +1237,8 @@ static int l_status_change(lua_State *L) {
     w[i].rs.szReader = w[i].name;
     lua_pushliteral(L, "current");
     lua_rawget(L, -3);
-    w[i].rs.dwCurrentState = (DWORD)iscard_optu32(L, -1, 0);
+    w[i].rs.dwCurrentState = lua_isnil(L, -1) ? 0 :
+        (DWORD)iscard_checkint(L, -1, 3, "current", 0, 4294967295LL);
     lua_pop(L, 3);
   }
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;

@@ -143,7 +143,9 @@ static double opt_timeout(lua_State *L, int arg)
 {
     if (lua_isnoneornil(L, arg))
         return -1.0;
-    return (double)luaL_checknumber(L, arg);
+    /* a whole number of ms: NaN would make the wait endless */
+    return (double)iscard_checkint(L, arg, arg, "timeout_ms",
+                                   -2147483647 - 1, 2147483647);
 }
 
 /* Wait until fd is readable.  Returns 1 ready, 0 timeout, -1 interrupted
@@ -234,8 +236,7 @@ static int open_socket(lua_State *L, const char *host, const char *port,
 
 static const char *port_arg(lua_State *L, int arg, char *buf, size_t n)
 {
-    lua_Integer p = luaL_checkinteger(L, arg);
-    luaL_argcheck(L, p >= 0 && p <= 65535, arg, "port out of range");
+    long long p = iscard_checkint(L, arg, arg, "port", 0, 65535);
     (void)snprintf(buf, n, "%d", (int)p);
     return buf;
 }

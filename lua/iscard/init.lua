@@ -131,6 +131,16 @@ M.ISCardCmd = require("iscard.cmd").new
 -- @function ISCardISO7816
 M.ISCardISO7816 = require("iscard.iso7816").new
 
+--- The class of an error code a program branches on: `service_lost`,
+-- `reader_gone`, `card_removed`, `card_reset`, `sharing`, `timeout`,
+-- `cancelled`, `malformed_response`, `invalid` or `other`
+-- (`iscard.errclass.classify`, which says how SECURITY_VIOLATION is told).
+-- @function error_class
+-- @param code the code of a failure
+-- @param[opt] card the ISCard the call failed on
+-- @treturn string
+M.error_class = require("iscard.errclass").classify
+
 --- Status words as text, and the opt-in check (`iscard.sw.text(0x6A82)`).
 M.sw = require "iscard.sw"
 
