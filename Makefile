@@ -137,7 +137,7 @@ asan:
 # and the seeds (spec/fuzz_regress_spec.lua) through the same code, built by
 # $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
 FUZZ_C_TARGETS   = vcard_frames core_glue
-FUZZ_LUA_TARGETS = apdu transaction swtext
+FUZZ_LUA_TARGETS = apdu transaction swtext decoders
 FUZZ_TARGETS    ?= $(FUZZ_C_TARGETS) $(FUZZ_LUA_TARGETS)
 FUZZ_SECONDS    ?= 10
 FUZZ_RUNS       ?= -1

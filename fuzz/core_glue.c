@@ -142,6 +142,7 @@ LONG SCardListReaderGroups(SCARDCONTEXT ctx, LPSTR buf, LPDWORD len) {
 }
 
 LONG SCardIsValidContext(SCARDCONTEXT ctx) { (void)ctx; return outcome(); }
+LONG SCardCancel(SCARDCONTEXT ctx) { (void)ctx; return outcome(); }
 
 LONG SCardControl(SCARDHANDLE h, DWORD code, LPCVOID inbuf, DWORD inlen, LPVOID out,
                   DWORD outlen, LPDWORD got) {
