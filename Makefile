@@ -5,7 +5,7 @@
 #                   the PC/SC test bed, run the specs; ends "N passed, N failed"
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
-#   make test-faults  the reliability scenarios (tools/faults.md), slow
+#   make test-faults  the reliability scenarios (README, Reliability), slow
 #                   ones included (make test leaves out those tagged #slow)
 #   make test-all   the specs on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT (C modules
 #                   in build/<name>/); ends "N passed, N failed" for all
@@ -90,7 +90,7 @@ test: deps
 	$(MAKE) all fuzz-replay
 	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
 
-# --- every scenario of the README's reliability table (tools/faults.md):
+# --- every scenario of the README's reliability table (README, Reliability):
 # the specs it points to, slow ones included.
 FAULT_SPECS = spec/faults_spec.lua spec/restart_spec.lua spec/iscard_spec.lua \
               spec/seed_spec.lua spec/transaction_unit_spec.lua
