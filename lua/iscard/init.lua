@@ -72,7 +72,7 @@ local monitor = require "iscard.monitor"
 -- @return true, or nil, message, code (`SCARD_E_TIMEOUT`, `SCARD_E_UNKNOWN_READER`...)
 function M.wait(reader, present, timeout_ms)
   if present == nil then present = true end
-  timeout_ms = timeout_ms or -1
+  timeout_ms = monitor.check_timeout(timeout_ms, -1, "iscard.wait")
   local want = present and RS.PRESENT or RS.EMPTY
   local entry = { reader = reader, current = RS.UNAWARE }
   local deadline = monitor.deadline(timeout_ms)

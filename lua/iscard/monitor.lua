@@ -323,12 +323,21 @@ local function check(self, what)
   end
 end
 
-local function check_timeout(t, def, what)
+--- A timeout argument: nil gives `def`; otherwise a whole number of
+-- milliseconds (NaN, infinities and fractions raise at the caller's line,
+-- the same on every Lua, like the C core's number checks).
+-- @local
+function M.check_timeout(t, def, what, level)
   if t == nil then return def end
-  if type(t) ~= "number" or t ~= t then
-    error(("iscard.monitor: %s: timeout_ms must be a number, got %s"):format(what, tostring(t)), 3)
+  if type(t) ~= "number" or t ~= t or t == math.huge or t == -math.huge or t ~= floor(t)
+     or t > 4294967294 or t < -2147483648 then
+    error(("%s: timeout_ms: whole number of milliseconds expected, got %s"):format(what, tostring(t)),
+          (level or 2) + 1)
   end
   return t
+end
+local function check_timeout(t, def, what)
+  return M.check_timeout(t, def, "iscard.monitor: " .. what, 3)
 end
 
 local function take(self)

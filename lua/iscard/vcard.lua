@@ -317,7 +317,8 @@ end
 local function pause(card, conn, ms)
   local deadline = io_.now() + ms
   while true do
-    local left = deadline - io_.now()
+    -- recv takes whole milliseconds; now() has a fraction
+    local left = math.ceil(deadline - io_.now())
     if left <= 0 then return true end
     local msg, err = conn:recv(left)
     if msg then
