@@ -49,7 +49,7 @@ local function start(i, reader, role)
   local pid = assert(tonumber(read_file(pidfile)), "could not start a client")
   os.remove(pidfile)
   clients[#clients + 1] = { pid = pid, stats = stats, log = log, reader = reader, role = role or "send",
-                            rss = {}, fds = {}, heap = {}, progress = -1, progress_at = vio.now() }
+                            rss = {}, fds = {}, heap = {}, t = {}, ht = {}, progress = -1, progress_at = vio.now() }
 end
 for i = 1, nclients do start(i, bed.readers[(i - 1) % #bed.readers + 1]) end
 start(nclients + 1, bed.readers[1], "reset")
@@ -109,6 +109,7 @@ local t0 = vio.now()
 local next_pull = t0 + random(3000, 15000)
 local next_restart = bed.private and t0 + random(45000, 120000) or math.huge
 local stuck = {}
+local next_minute = 1
 say("soak: %s min, %d clients + 1 resetter, seed %d, %s", minutes, nclients, seed,
     bed.private and "pcscd restarts on" or "no pcscd restarts (not the private bed)")
 while true do
@@ -120,11 +121,11 @@ while true do
       running = running + 1
       local r, f = rss_kb(c.pid), fds(c.pid)
       if r and f then
-        c.rss[#c.rss + 1], c.fds[#c.fds + 1] = r, f
+        c.rss[#c.rss + 1], c.fds[#c.fds + 1], c.t[#c.t + 1] = r, f, t
         samples:write(("%d,%d,%s,%d,%d\n"):format(t, c.pid, c.role, r, f))
       end
       local s = stats_of(c)
-      if s and s.heap_kb then c.heap[#c.heap + 1] = s.heap_kb end
+      if s and s.heap_kb then c.heap[#c.heap + 1], c.ht[#c.ht + 1] = s.heap_kb, t end
       local p = s and (s.ok + s.failed) or -1
       if p ~= c.progress then c.progress, c.progress_at = p, now
       elseif now - c.progress_at > 90000 and not stuck[c] then
@@ -150,7 +151,7 @@ while true do
       say("pcscd restarted (%s)", sig)
       next_restart = vio.now() + random(45000, 120000)
     end
-    if t % 60 == 0 and t > 0 then say("minute %d", t // 60) end
+    if t >= next_minute * 60 then say("minute %d", next_minute); next_minute = next_minute + 1 end
   end
   vio.sleep(1000)
 end
@@ -168,12 +169,14 @@ if steer then steer:close() end
 -- RSS by more than 10% or 512 KB (whichever is more; a leak of 4 bytes per
 -- call is 1 MB over a 10-minute soak), the Lua heap by more than 10% or
 -- 64 KB, the descriptors not at all.
-local function per_minute(list, pick)
+-- Samples by the minute they were taken in (a loaded machine may take
+-- more than a second per round of samples).
+local function per_minute(list, times, pick)
   local out = {}
-  for i = 1, #list, 60 do
-    local m = list[i]
-    for j = i + 1, math.min(i + 59, #list) do m = pick(m, list[j]) end
-    out[#out + 1] = m
+  for i = 1, #list do
+    local m = math.floor(times[i] / 60) + 1
+    for k = #out + 1, m - 1 do out[k] = out[k - 1] or list[i] end -- a minute without samples
+    out[m] = out[m] and pick(out[m], list[i]) or list[i]
   end
   return out
 end
@@ -196,8 +199,8 @@ for _, c in ipairs(clients) do
     or { ok = 0, failed = 0, raised = 1, untyped = 0, mismatch = 0, by_name = {}, last = "no stats" }
   total.ok, total.failed = total.ok + s.ok, total.failed + s.failed
   for k, v in pairs(s.by_name) do names[k] = (names[k] or 0) + v end
-  local rm, fm = per_minute(c.rss, math.min), per_minute(c.fds, math.max)
-  local hm = per_minute(c.heap, math.max)
+  local rm, fm = per_minute(c.rss, c.t, math.min), per_minute(c.fds, c.t, math.max)
+  local hm = per_minute(c.heap, c.ht, math.max)
   local problems = {}
   if s.raised > 0 then problems[#problems + 1] = s.raised .. " raised" end
   if s.untyped > 0 then problems[#problems + 1] = s.untyped .. " untyped" end
