@@ -391,7 +391,7 @@ describe_private("iscard.monitor across pcscd outages", function()
     -- A pcscd started with -x leaves by its alarm (SIGALRM) 60 s after its
     -- last client; an open context keeps it alive, so the spec sends the
     -- alarm's signal itself rather than waiting.
-    assert.is_true(sh("ISCARD_PCSCD_FLAGS=-x spec/support/pcscd-restart TERM"))
+    assert.is_true(bed.restart("TERM", false, { ISCARD_PCSCD_FLAGS = "-x" }))
     outage(alarm)
   end)
 
