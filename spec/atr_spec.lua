@@ -6,7 +6,7 @@ local H = util.fromhex
 -- with its TCK: the XOR of T0 .. the last historical byte
 local function T(h)
   local s, x = H(h), 0
-  for i = 2, #s do x = util.bxor(x, s:byte(i)) end
+  for i = 2, #s do x = util.xor_byte(x, s:byte(i)) end
   return s .. string.char(x)
 end
 

@@ -230,10 +230,10 @@ function M.parse(bytes)
       else
         a.tck = byte(bytes, pos)
         local x = 0
-        for i = 2, pos do x = util.bxor(x, byte(bytes, i)) end
+        for i = 2, pos do x = util.xor_byte(x, byte(bytes, i)) end
         a.tck_ok = x == 0
         if not a.tck_ok then
-          local want = util.bxor(x, a.tck)
+          local want = util.xor_byte(x, a.tck)
           problem("wrong TCK %02X (expected %02X)", a.tck, want)
         end
         pos = pos + 1

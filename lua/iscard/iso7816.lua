@@ -99,8 +99,10 @@ end
 
 -- P2 of the record commands: bits 8-4 short EF identifier (0 = current EF,
 -- 31 reserved), bits 3-1 the selection, `max3` the largest allowed value.
--- When bits 3-1 say "record number in P1", that number must not be FF.
-local function record_p2(p1, p2, m, max3, number_bit)
+-- When bits 3-1 say "record number in P1", that number must not be FF:
+-- those are the selections 100, 101 and 110, the ones with bit 3 set, and
+-- with bits 3-1 at most 110 that is `sel >= 4`.
+local function record_p2(p1, p2, m, max3)
   if p2 >= 0xF8 then -- p2 >> 3 == 31
     error(format("%s: P2=%02X: short EF identifier 31 (11111) is reserved", m, p2), 3)
   end
@@ -108,7 +110,7 @@ local function record_p2(p1, p2, m, max3, number_bit)
   if sel > max3 then
     error(format("%s: P2=%02X: bits 3-1 = %d are reserved for this command", m, p2, sel), 3)
   end
-  if p1 == 0xFF and util.band(sel, number_bit) ~= 0 then
+  if p1 == 0xFF and sel >= 4 then
     error(format("%s: record number FF is reserved", m), 3)
   end
 end
@@ -301,7 +303,7 @@ function methods:ReadRecord(record, refctrl, bytes, cmd)
   local s = states[self] or self_state(self, m)
   local p1 = byte_of[record] or byte(record, m, "record (P1)")
   local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-  record_p2(p1, p2, m, 6, 0x04)
+  record_p2(p1, p2, m, 6)
   local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
   if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
   return set(cmd, s.cla, 0xB2, p1, p2, "", n)
@@ -343,7 +345,7 @@ local function record_writer(m, ins)
     local s = states[self] or self_state(self, m)
     local p1 = byte_of[record] or byte(record, m, "record (P1)")
     local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-    record_p2(p1, p2, m, 4, 0x04)
+    record_p2(p1, p2, m, 4)
     data = check_data(data, m, "data", true)
     if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
     return set(cmd, s.cla, ins, p1, p2, data, nil)

@@ -40,80 +40,89 @@ M.MAX_INTEGER = math.maxinteger or 2 ^ 53 -- luacheck: compat
 -- @function unpack
 M.unpack = table.unpack or unpack -- luacheck: compat
 
--- Bitwise operations on integers 0 .. 2^53-1 by arithmetic, a nibble at a
--- time through 16x16 tables. For the few places off the hot paths that
--- really mix bits; hot paths use `%` and `*` on bytes directly.
-local function nibble_table(op)
-  local t = {}
-  for a = 0, 15 do
-    for b = 0, 15 do
-      local r, bit, x, y = 0, 1, a, b
-      for _ = 1, 4 do
-        if op(x % 2, y % 2) then r = r + bit end
-        x, y, bit = (x - x % 2) / 2, (y - y % 2) / 2, bit * 2
-      end
-      t[a * 16 + b] = r
-    end
-  end
-  return t
-end
-
-local AND = nibble_table(function(x, y) return x == 1 and y == 1 end)
-local OR = nibble_table(function(x, y) return x == 1 or y == 1 end)
-local XOR = nibble_table(function(x, y) return x ~= y end)
-
-local function bitop(t, a, b)
-  local r, scale = 0, 1
-  while a > 0 or b > 0 do
-    local x, y = a % 16, b % 16
-    r = r + t[x * 16 + y] * scale
-    a, b, scale = (a - x) / 16, (b - y) / 16, scale * 16
+--- `a ~ b` (exclusive or) of two bytes, by arithmetic: the TCK of an ATR is
+-- the one place that mixes bits, and 5.1 and LuaJIT cannot parse `~`.
+-- @int a 0..255
+-- @int b 0..255
+-- @treturn integer
+function M.xor_byte(a, b)
+  local r, bit = 0, 1
+  for _ = 1, 8 do
+    local x, y = a % 2, b % 2
+    if x ~= y then r = r + bit end
+    a, b, bit = (a - x) / 2, (b - y) / 2, bit * 2
   end
   return r
 end
 
---- `a & b` for non-negative integers.
--- @int a
--- @int b
--- @treturn integer
-function M.band(a, b) return bitop(AND, a, b) end
-
---- `a | b` for non-negative integers.
--- @int a
--- @int b
--- @treturn integer
-function M.bor(a, b) return bitop(OR, a, b) end
-
---- `a ~ b` (exclusive or) for non-negative integers.
--- @int a
--- @int b
--- @treturn integer
-function M.bxor(a, b) return bitop(XOR, a, b) end
-
-local floor = math.floor
-
---- `a >> n` for a non-negative integer `a` and 0 <= n < 53.
--- @int a
--- @int n
--- @treturn integer
-function M.rshift(a, n) return floor(a / 2 ^ n) end
-
---- `a << n` for a non-negative integer `a`, as long as the result stays below 2^53.
--- @int a
--- @int n
--- @treturn integer
-function M.lshift(a, n) return a * floor(2 ^ n) end
-
 local tointeger, mtype = M.tointeger, M.mtype
+
+-- ===========================================================================
+-- Misuse raises at the line of the program that called into iscard, however
+-- many of our functions lie between: `misuse` finds that line itself, so no
+-- function of the library counts error levels.
+
+-- Every module of the Lua layer sits in this file's directory: a function
+-- whose source starts with this prefix is ours.
+local getinfo = debug.getinfo
+local OURS = getinfo(1, "S").source:match("^(@.*[/\\])") or "@iscard/"
+
+--- Raises `format(fmt, ...)` as an error of the caller's program: at the
+-- first stack frame that is a Lua function outside the iscard modules.
+-- Frames of C functions (pcall, gsub, the C core) and 5.1's tail-call marks
+-- in between are skipped too, so `pcall(iscard.fromhex, 1)` still blames
+-- the line of the pcall. With no such frame the message has no position.
+-- @tparam string fmt format string naming the function the user called
+-- @param ... format arguments
+-- @raise always
+function M.misuse(fmt, ...)
+  local msg = format(fmt, ...)
+  local level = 2
+  while true do
+    local info = getinfo(level, "S")
+    if not info then level = 0; break end
+    local what = info.what
+    if what ~= "C" and what ~= "tail" and info.source:sub(1, #OURS) ~= OURS then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+local misuse = M.misuse
+
+-- Raises again the error `err` of a C function of the core that a Lua
+-- function called through pcall: at the user's line, with the name the
+-- user called it by instead of the one the C function sees (none, under
+-- pcall).
+local function c_failed(name, err)
+  err = tostring(err)
+  local msg, n = err:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. name .. "'")
+  if n == 0 then msg = name .. ": " .. err end
+  misuse("%s", msg)
+end
+
+local function relay(name, ok, ...)
+  if not ok then c_failed(name, ...) end
+  return ...
+end
+
+--- Calls `f(...)`, a C function of the core, for the Lua function the user
+-- called as `name`, and returns its results; a misuse the C function raises
+-- is raised at the user's line (see `misuse`), naming `name`. For wrappers
+-- off the hot paths: it costs a pcall.
+-- @tparam string name the function as the user knows it
+-- @tparam function f
+-- @param ... its arguments
+-- @return what `f` returns
+function M.ccall(name, f, ...)
+  return relay(name, pcall(f, ...))
+end
 
 --- Binary string -> upper-case hex.
 -- @tparam string s binary bytes
 -- @tparam[opt=""] string sep put between two bytes (e.g. `" "`)
 -- @treturn string
 function M.tohex(s, sep)
-  if type(s) ~= "string" then
-    error(format("tohex: string expected, got %s", type(s)), 2)
-  end
+  if type(s) ~= "string" then misuse("tohex: string expected, got %s", type(s)) end
   sep = sep or ""
   -- a per-byte gsub keeps this linear even for 64 KiB APDUs
   local h = s:gsub(".", function(c) return format("%02X", byte(c)) .. sep end)
@@ -127,23 +136,17 @@ end
 -- @tparam string h hex digits
 -- @treturn string binary bytes
 function M.fromhex(h)
-  if type(h) ~= "string" then
-    error(format("fromhex: string expected, got %s", type(h)), 2)
-  end
+  if type(h) ~= "string" then misuse("fromhex: string expected, got %s", type(h)) end
   local s = h:gsub("%s+", "")
   local bad = s:find("[^%x]")
-  if bad then
-    error(format("fromhex: invalid hex character %q at position %d", s:sub(bad, bad), bad), 2)
-  end
-  if #s % 2 ~= 0 then
-    error(format("fromhex: odd number of hex digits (%d)", #s), 2)
-  end
+  if bad then misuse("fromhex: invalid hex character %q at position %d", s:sub(bad, bad), bad) end
+  if #s % 2 ~= 0 then misuse("fromhex: odd number of hex digits (%d)", #s) end
   return (s:gsub("%x%x", function(d) return char(tonumber(d, 16)) end))
 end
 
 -- ===========================================================================
--- Argument checks. `level` is what the *public* function would pass to
--- error() to blame its caller (normally 2); the helpers add their own frames.
+-- Argument checks. `what` starts with the name of the function the user
+-- called ("BuildCmd: CLA"); a failed check raises through `misuse`.
 
 --- Short description of a bad value for error messages.
 -- @param v any value
@@ -162,13 +165,11 @@ end
 -- @tparam string what name used in the message
 -- @tparam integer lo
 -- @tparam integer hi
--- @tparam[opt=2] integer level error level seen from the public function
 -- @treturn integer
-function M.int(v, what, lo, hi, level)
+function M.int(v, what, lo, hi)
   local i = type(v) == "number" and tointeger(v) or nil
   if not i or i < lo or i > hi then
-    error(format("%s: integer %d..%d expected, got %s", what, lo, hi, M.describe(v)),
-      (level or 2) + 1)
+    misuse("%s: integer %d..%d expected, got %s", what, lo, hi, M.describe(v))
   end
   return i
 end
@@ -176,12 +177,9 @@ end
 --- Byte 0..255.
 -- @param v value to check
 -- @tparam string what name used in the message
--- @tparam[opt=2] integer level
 -- @treturn integer
-function M.byte(v, what, level)
-  -- not a tail call: the level arithmetic counts this frame
-  local b = M.int(v, what, 0, 255, (level or 2) + 1)
-  return b
+function M.byte(v, what)
+  return M.int(v, what, 0, 255)
 end
 
 --- `v` as an integer when it is a number with an integral value in lo..hi,
@@ -221,16 +219,13 @@ M.byte_of = M.int_table(0, 255)
 -- @param v value to check
 -- @tparam string what
 -- @tparam integer max
--- @tparam[opt=2] integer level
 -- @treturn string
-function M.bytes(v, what, max, level)
+function M.bytes(v, what, max)
   if v == nil then return "" end
   if type(v) ~= "string" then
-    error(format("%s: binary string or nil expected, got %s", what, M.describe(v)), (level or 2) + 1)
+    misuse("%s: binary string or nil expected, got %s", what, M.describe(v))
   end
-  if #v > max then
-    error(format("%s: at most %d bytes allowed, got %d", what, max, #v), (level or 2) + 1)
-  end
+  if #v > max then misuse("%s: at most %d bytes allowed, got %d", what, max, #v) end
   return v
 end
 
@@ -240,13 +235,11 @@ end
 -- @param obj the would-be self
 -- @tparam string class class name for the message
 -- @tparam string method method name for the message
--- @tparam[opt=2] integer level
 -- @treturn table the state
-function M.state_of(states, obj, class, method, level)
+function M.state_of(states, obj, class, method)
   local s = states[obj]
   if not s then
-    error(format("%s: %s expected as self, got %s (call it with ':')", method, class, M.describe(obj)),
-      (level or 2) + 1)
+    misuse("%s: %s expected as self, got %s (call it with ':')", method, class, M.describe(obj))
   end
   return s
 end
@@ -255,13 +248,10 @@ end
 -- @param v
 -- @tparam string what
 -- @tparam boolean default
--- @tparam[opt=2] integer level
 -- @treturn boolean
-function M.bool(v, what, default, level)
+function M.bool(v, what, default)
   if v == nil then return default end
-  if type(v) ~= "boolean" then
-    error(format("%s: boolean expected, got %s", what, M.describe(v)), (level or 2) + 1)
-  end
+  if type(v) ~= "boolean" then misuse("%s: boolean expected, got %s", what, M.describe(v)) end
   return v
 end
 

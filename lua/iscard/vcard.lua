@@ -47,7 +47,7 @@ M.RETRY_MS = 100
 
 local function tck(s)
   local x = 0
-  for i = 2, #s do x = util.bxor(x, byte(s, i)) end
+  for i = 2, #s do x = util.xor_byte(x, byte(s, i)) end
   return x
 end
 
