@@ -29,6 +29,7 @@ local util = require "iscard.util"
 local cmdm = require "iscard.cmd"
 
 local format = string.format
+local misuse = util.misuse
 
 local M = {}
 
@@ -37,31 +38,45 @@ local MAX_NC, MAX_NE = cmdm.MAX_NC, cmdm.MAX_NE
 
 local states = setmetatable({}, { __mode = "k" })
 
--- Each builder checks its arguments with a table lookup first (`byte_of`,
--- `ne_of`: the accepted values, as integers) and calls the helpers below only
--- when that misses, for their messages; it fills the ISCardCmd through
--- cmd.lua's `_set`, since everything `BuildCmd` would check is checked here.
+-- Each builder is its checks between `cla_of` (self first, so that a call
+-- with '.' says so) and `build`. The checks try a table lookup first
+-- (`byte_of`, `ne_of`: the accepted values, as integers) and call util's
+-- checks only when that misses, for their messages; `build` fills the
+-- ISCardCmd through cmd.lua's `_set`, since everything `BuildCmd` would
+-- check is checked here.
 local byte_of = util.byte_of
 local ne_of = util.int_table(0, 256) -- the Ne of a short APDU, and 0
 local cmd_states, set = cmdm._states, cmdm._set
 
--- Helpers below are called directly by a builder: level 3 blames the caller
--- of the builder (helper <- builder <- caller); util's checks count one more.
+-- The object's CLA; raises unless self is an ISCardISO7816.
+local function cla_of(self, m)
+  local s = states[self] or util.state_of(states, self, NAME, m)
+  return s.cla
+end
 
-local function self_state(obj, m)
-  local s = util.state_of(states, obj, NAME, m, 3) -- not a tail call: levels count this frame
-  return s
+-- The command into `cmd` (a new ISCardCmd when nil), which is returned.
+local function build(m, cla, ins, p1, p2, data, ne, cmd)
+  if cmd == nil then
+    cmd = cmdm.new()
+  elseif not cmd_states[cmd] then
+    misuse("%s: iscard.ISCardCmd or nil expected as the last argument, got %s", m, util.describe(cmd))
+  end
+  return set(cmd, cla, ins, p1, p2, data, ne)
 end
 
 local function byte(v, m, what)
-  local b = util.byte(v, m .. ": " .. what, 3)
-  return b
+  return byte_of[v] or util.byte(v, m .. ": " .. what)
 end
 
+-- P1 and P2 when they are plain bytes.
+local function p1p2(p1, p2, m)
+  return byte_of[p1] or util.byte(p1, m .. ": P1"), byte_of[p2] or util.byte(p2, m .. ": P2")
+end
+
+-- Ne: nil means 0 (as many as available).
 local function le(v, m, what)
   if v == nil then return 0 end
-  local n = util.int(v, m .. ": " .. what, 0, MAX_NE, 3)
-  return n
+  return ne_of[v] or util.int(v, m .. ": " .. what, 0, MAX_NE)
 end
 
 local function check_data(v, m, what, required)
@@ -69,50 +84,48 @@ local function check_data(v, m, what, required)
   if d == nil then
     d = ""
   elseif type(d) ~= "string" or #d > MAX_NC then
-    d = util.bytes(v, m .. ": " .. what, MAX_NC, 3) -- raises
+    d = util.bytes(v, m .. ": " .. what, MAX_NC) -- raises
   end
   if required and d == "" then
-    error(format("%s: %s is required (a non-empty binary string)", m, what), 3)
+    misuse("%s: %s is required (a non-empty binary string)", m, what)
   end
   return d
 end
 
-local function target(c, m)
-  if c == nil then return cmdm.new() end
-  if not cmdm.is(c) then
-    error(format("%s: iscard.ISCardCmd or nil expected as the last argument, got %s", m, util.describe(c)), 3)
-  end
-  return c
-end
-
--- P1 of READ/UPDATE/WRITE/ERASE BINARY: bit 8 set = short EF addressing.
+-- P1 of READ/UPDATE/WRITE/ERASE BINARY: bit 8 set = short EF addressing;
+-- bit 8 clear: P1-P2 is a 15-bit offset, 0..32767 by construction.
 local function binary_p1(p1, m)
-  if p1 < 0x80 then return end -- bit 8 clear: P1-P2 is a 15-bit offset, 0..32767 by construction
+  if p1 < 0x80 then return p1 end
   if p1 % 0x80 >= 0x20 then -- p1 & 0x60
-    error(format("%s: P1=%02X: with short EF addressing (bit 8) bits 7-6 must be 0", m, p1), 3)
+    misuse("%s: P1=%02X: with short EF addressing (bit 8) bits 7-6 must be 0", m, p1)
   end
   local sfi = p1 % 0x20 -- p1 & 0x1F
   if sfi < 1 or sfi > 30 then
-    error(format("%s: P1=%02X: short EF identifier %d is outside 1..30", m, p1, sfi), 3)
+    misuse("%s: P1=%02X: short EF identifier %d is outside 1..30", m, p1, sfi)
   end
+  return p1
 end
 
--- P2 of the record commands: bits 8-4 short EF identifier (0 = current EF,
--- 31 reserved), bits 3-1 the selection, `max3` the largest allowed value.
--- When bits 3-1 say "record number in P1", that number must not be FF:
--- those are the selections 100, 101 and 110, the ones with bit 3 set, and
--- with bits 3-1 at most 110 that is `sel >= 4`.
-local function record_p2(p1, p2, m, max3)
+-- P1 (record) and P2 (reference control) of the record commands: P2 bits
+-- 8-4 short EF identifier (0 = current EF, 31 reserved), bits 3-1 the
+-- selection, `max3` the largest allowed value. When bits 3-1 say "record
+-- number in P1", that number must not be FF: those are the selections 100,
+-- 101 and 110, the ones with bit 3 set, and with bits 3-1 at most 110 that
+-- is `sel >= 4`.
+local function record_p1p2(record, refctrl, m, max3)
+  local p1 = byte(record, m, "record (P1)")
+  local p2 = byte(refctrl, m, "reference control (P2)")
   if p2 >= 0xF8 then -- p2 >> 3 == 31
-    error(format("%s: P2=%02X: short EF identifier 31 (11111) is reserved", m, p2), 3)
+    misuse("%s: P2=%02X: short EF identifier 31 (11111) is reserved", m, p2)
   end
   local sel = p2 % 8 -- p2 & 0x07
   if sel > max3 then
-    error(format("%s: P2=%02X: bits 3-1 = %d are reserved for this command", m, p2, sel), 3)
+    misuse("%s: P2=%02X: bits 3-1 = %d are reserved for this command", m, p2, sel)
   end
   if p1 == 0xFF and sel >= 4 then
-    error(format("%s: record number FF is reserved", m), 3)
+    misuse("%s: record number FF is reserved", m)
   end
+  return p1, p2
 end
 
 local methods = {}
@@ -121,8 +134,8 @@ local methods = {}
 -- @tparam integer cla class byte
 -- @return self
 function methods:SetDefaultClassId(cla)
-  local s = states[self] or self_state(self, "SetDefaultClassId")
-  s.cla = byte_of[cla] or byte(cla, "SetDefaultClassId", "class")
+  local s = states[self] or util.state_of(states, self, NAME, "SetDefaultClassId")
+  s.cla = byte(cla, "SetDefaultClassId", "class")
   return self
 end
 
@@ -134,14 +147,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:AppendRecord(refctrl, record, cmd)
   local m = "AppendRecord"
-  local s = states[self] or self_state(self, m)
-  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
+  local cla = cla_of(self, m)
+  local p2 = byte(refctrl, m, "reference control (P2)")
   if p2 % 8 ~= 0 or p2 >= 0xF8 then -- p2 & 0x07, p2 >> 3 == 31
-    error(format("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2), 2)
+    misuse("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2)
   end
-  local data = check_data(record, m, "record", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xE2, 0x00, p2, data, nil)
+  return build(m, cla, 0xE2, 0x00, p2, check_data(record, m, "record", true), nil, cmd)
 end
 
 --- ERASE BINARY (INS 0E).
@@ -153,12 +164,9 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:EraseBinary(p1, p2, data, cmd)
   local m = "EraseBinary"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  if p1 >= 0x80 then binary_p1(p1, m) end
-  data = check_data(data, m, "data", false)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x0E, p1, p2, data, nil)
+  local cla = cla_of(self, m)
+  p1, p2 = p1p2(p1, p2, m)
+  return build(m, cla, 0x0E, binary_p1(p1, m), p2, check_data(data, m, "data", false), nil, cmd)
 end
 
 --- EXTERNAL AUTHENTICATE (INS 82): the host proves itself.
@@ -169,12 +177,10 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ExternalAuthenticate(algorithm, secret, challenge, cmd)
   local m = "ExternalAuthenticate"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[algorithm] or byte(algorithm, m, "algorithm reference (P1)")
-  local p2 = byte_of[secret] or byte(secret, m, "secret reference (P2)")
-  local data = check_data(challenge, m, "challenge", false)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x82, p1, p2, data, nil)
+  local cla = cla_of(self, m)
+  local p1 = byte(algorithm, m, "algorithm reference (P1)")
+  local p2 = byte(secret, m, "secret reference (P2)")
+  return build(m, cla, 0x82, p1, p2, check_data(challenge, m, "challenge", false), nil, cmd)
 end
 
 --- GET CHALLENGE (INS 84, P1 P2 00 00).
@@ -183,20 +189,16 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:GetChallenge(expected, cmd)
   local m = "GetChallenge"
-  local s = states[self] or self_state(self, m)
-  local n = expected == nil and 0 or ne_of[expected] or le(expected, m, "bytes expected")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x84, 0x00, 0x00, "", n)
+  local cla = cla_of(self, m)
+  return build(m, cla, 0x84, 0x00, 0x00, "", le(expected, m, "bytes expected"), cmd)
 end
 
 -- GET DATA and GET RESPONSE: P1, P2 and Ne, differing only in INS.
 local function p1p2_getter(m, ins, what)
   return function(self, p1, p2, bytes, cmd)
-    local s = states[self] or self_state(self, m)
-    p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-    local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, what)
-    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-    return set(cmd, s.cla, ins, p1, p2, "", n)
+    local cla = cla_of(self, m)
+    p1, p2 = p1p2(p1, p2, m)
+    return build(m, cla, ins, p1, p2, "", le(bytes, m, what), cmd)
   end
 end
 
@@ -228,13 +230,11 @@ methods.GetResponse = p1p2_getter("GetResponse", 0xC0, "data length")
 -- @treturn iscard.ISCardCmd
 function methods:InternalAuthenticate(algorithm, secret, challenge, reply, cmd)
   local m = "InternalAuthenticate"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[algorithm] or byte(algorithm, m, "algorithm reference (P1)")
-  local p2 = byte_of[secret] or byte(secret, m, "secret reference (P2)")
+  local cla = cla_of(self, m)
+  local p1 = byte(algorithm, m, "algorithm reference (P1)")
+  local p2 = byte(secret, m, "secret reference (P2)")
   local data = check_data(challenge, m, "challenge", true)
-  local n = reply == nil and 0 or ne_of[reply] or le(reply, m, "reply bytes")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x88, p1, p2, data, n)
+  return build(m, cla, 0x88, p1, p2, data, le(reply, m, "reply bytes"), cmd)
 end
 
 --- MANAGE CHANNEL (INS 70). Opening with channel 00 lets the card choose
@@ -247,18 +247,12 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ManageChannel(state, channel, cmd)
   local m = "ManageChannel"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[state] or byte(state, m, "channel state (P1)")
-  local p2 = byte_of[channel] or byte(channel, m, "channel (P2)")
-  if p1 ~= 0x00 and p1 ~= 0x80 then
-    error(format("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1), 2)
-  end
-  if p2 > 19 then
-    error(format("%s: channel %d is outside 0..19", m, p2), 2)
-  end
-  local n = (p1 == 0x00 and p2 == 0x00) and 1 or nil
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x70, p1, p2, "", n)
+  local cla = cla_of(self, m)
+  local p1 = byte(state, m, "channel state (P1)")
+  local p2 = byte(channel, m, "channel (P2)")
+  if p1 ~= 0x00 and p1 ~= 0x80 then misuse("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1) end
+  if p2 > 19 then misuse("%s: channel %d is outside 0..19", m, p2) end
+  return build(m, cla, 0x70, p1, p2, "", (p1 == 0x00 and p2 == 0x00) and 1 or nil, cmd)
 end
 
 --- PUT DATA (INS DA).
@@ -269,11 +263,9 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:PutData(p1, p2, data, cmd)
   local m = "PutData"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  data = check_data(data, m, "data", true)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xDA, p1, p2, data, nil)
+  local cla = cla_of(self, m)
+  p1, p2 = p1p2(p1, p2, m)
+  return build(m, cla, 0xDA, p1, p2, check_data(data, m, "data", true), nil, cmd)
 end
 
 --- READ BINARY (INS B0).
@@ -284,12 +276,9 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ReadBinary(p1, p2, bytes, cmd)
   local m = "ReadBinary"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-  if p1 >= 0x80 then binary_p1(p1, m) end
-  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xB0, p1, p2, "", n)
+  local cla = cla_of(self, m)
+  p1, p2 = p1p2(p1, p2, m)
+  return build(m, cla, 0xB0, binary_p1(p1, m), p2, "", le(bytes, m, "bytes to read"), cmd)
 end
 
 --- READ RECORD(S) (INS B2).
@@ -300,13 +289,9 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:ReadRecord(record, refctrl, bytes, cmd)
   local m = "ReadRecord"
-  local s = states[self] or self_state(self, m)
-  local p1 = byte_of[record] or byte(record, m, "record (P1)")
-  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-  record_p2(p1, p2, m, 6)
-  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xB2, p1, p2, "", n)
+  local cla = cla_of(self, m)
+  local p1, p2 = record_p1p2(record, refctrl, m, 6)
+  return build(m, cla, 0xB2, p1, p2, "", le(bytes, m, "bytes to read"), cmd)
 end
 
 --- SELECT (INS A4).
@@ -319,36 +304,28 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:SelectFile(p1, p2, data, bytes, cmd)
   local m = "SelectFile"
-  local s = states[self] or self_state(self, m)
-  p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
+  local cla = cla_of(self, m)
+  p1, p2 = p1p2(p1, p2, m)
   data = check_data(data, m, "data", false)
-  local n = bytes == nil and 0 or ne_of[bytes] or le(bytes, m, "bytes to read")
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xA4, p1, p2, data, n ~= 0 and n or nil)
+  local n = le(bytes, m, "bytes to read")
+  return build(m, cla, 0xA4, p1, p2, data, n ~= 0 and n or nil, cmd)
 end
 
 -- UPDATE and WRITE differ only in INS (and in what the card does), for
 -- binary and for record files alike: one maker for each pair.
 local function binary_writer(m, ins)
   return function(self, p1, p2, data, cmd)
-    local s = states[self] or self_state(self, m)
-    p1, p2 = byte_of[p1] or byte(p1, m, "P1"), byte_of[p2] or byte(p2, m, "P2")
-    if p1 >= 0x80 then binary_p1(p1, m) end
-    data = check_data(data, m, "data", true)
-    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-    return set(cmd, s.cla, ins, p1, p2, data, nil)
+    local cla = cla_of(self, m)
+    p1, p2 = p1p2(p1, p2, m)
+    return build(m, cla, ins, binary_p1(p1, m), p2, check_data(data, m, "data", true), nil, cmd)
   end
 end
 
 local function record_writer(m, ins)
   return function(self, record, refctrl, data, cmd)
-    local s = states[self] or self_state(self, m)
-    local p1 = byte_of[record] or byte(record, m, "record (P1)")
-    local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-    record_p2(p1, p2, m, 4)
-    data = check_data(data, m, "data", true)
-    if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-    return set(cmd, s.cla, ins, p1, p2, data, nil)
+    local cla = cla_of(self, m)
+    local p1, p2 = record_p1p2(record, refctrl, m, 4)
+    return build(m, cla, ins, p1, p2, check_data(data, m, "data", true), nil, cmd)
   end
 end
 
@@ -397,11 +374,9 @@ methods.WriteRecord = record_writer("WriteRecord", 0xD2)
 -- @treturn iscard.ISCardCmd
 function methods:Verify(refctrl, pin, cmd)
   local m = "Verify"
-  local s = states[self] or self_state(self, m)
-  local p2 = byte_of[refctrl] or byte(refctrl, m, "reference control (P2)")
-  local data = check_data(pin, m, "data", false)
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0x20, 0x00, p2, data, nil)
+  local cla = cla_of(self, m)
+  local p2 = byte(refctrl, m, "reference control (P2)")
+  return build(m, cla, 0x20, 0x00, p2, check_data(pin, m, "data", false), nil, cmd)
 end
 
 --- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `data` (a
@@ -413,12 +388,10 @@ end
 -- @treturn iscard.ISCardCmd
 function methods:envelope(data, bytes, cmd)
   local m = "envelope"
-  local s = states[self] or self_state(self, m)
+  local cla = cla_of(self, m)
   data = check_data(data, m, "data", true)
-  local n = nil
-  if bytes ~= nil then n = ne_of[bytes] or le(bytes, m, "bytes expected") end
-  if cmd == nil or not cmd_states[cmd] then cmd = target(cmd, m) end
-  return set(cmd, s.cla, 0xC2, 0x00, 0x00, data, n)
+  local n = bytes ~= nil and le(bytes, m, "bytes expected") or nil
+  return build(m, cla, 0xC2, 0x00, 0x00, data, n, cmd)
 end
 
 local mt = { __name = NAME }
@@ -426,12 +399,12 @@ local mt = { __name = NAME }
 function mt.__index(_, k)
   local f = methods[k]
   if f then return f end
-  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+  misuse("%s has no member '%s'", NAME, tostring(k))
 end
 
 function mt.__newindex(_, k)
-  if methods[k] then error(format("%s.%s is a method and cannot be assigned", NAME, tostring(k)), 2) end
-  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+  if methods[k] then misuse("%s.%s is a method and cannot be assigned", NAME, tostring(k)) end
+  misuse("%s has no member '%s'", NAME, tostring(k))
 end
 
 function mt.__tostring(obj)
@@ -444,13 +417,6 @@ function M.new()
   local obj = setmetatable({}, mt)
   states[obj] = { cla = 0x00 }
   return obj
-end
-
---- Whether `x` is an ISCardISO7816.
--- @param x
--- @treturn boolean
-function M.is(x)
-  return states[x] ~= nil
 end
 
 return M
