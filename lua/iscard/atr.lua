@@ -129,7 +129,7 @@ end
 -- @treturn[2] string why it is not an ATR at all (empty, TS not 3B/3F)
 function M.parse(bytes)
   if type(bytes) ~= "string" then
-    error("atr.parse: string expected, got " .. util.describe(bytes), 2)
+    util.misuse("atr.parse: string expected, got %s", util.describe(bytes))
   end
   local n = #bytes
   if n == 0 then return nil, "empty ATR" end
@@ -266,7 +266,7 @@ function M.format(atr)
     a, msg = M.parse(atr)
     if not a then return nil, msg end
   elseif type(atr) ~= "table" or type(atr.interface) ~= "table" then
-    error("atr.format: ATR string or parsed ATR expected, got " .. util.describe(atr), 2)
+    util.misuse("atr.format: ATR string or parsed ATR expected, got %s", util.describe(atr))
   end
   local out = {}
   local function line(fmt, ...) out[#out + 1] = format(fmt, ...) end
@@ -409,10 +409,10 @@ end
 -- @treturn[2] string why a list given by `path` could not be read
 function M.identify(bytes, path)
   if type(bytes) ~= "string" then
-    error("atr.identify: string expected, got " .. util.describe(bytes), 2)
+    util.misuse("atr.identify: string expected, got %s", util.describe(bytes))
   end
   if path ~= nil and type(path) ~= "string" then
-    error("atr.identify: path string or nil expected, got " .. util.describe(path), 2)
+    util.misuse("atr.identify: path string or nil expected, got %s", util.describe(path))
   end
   local found = {}
   local f, err = io.open(path or M.LIST, "r")

@@ -82,19 +82,15 @@ end
 --- The attribute id of a name or id, raising for an unknown name or a bad
 -- value.
 -- @param v name (`"VENDOR_NAME"`) or integer id
--- @tparam[opt=2] integer level error level seen from the public function
+-- @tparam string method the method the program called, for the message
 -- @treturn integer
-function M.id_of(v, level)
+function M.id_of(v, method)
   if type(v) == "string" then
     local id = map[v]
-    if not id then
-      error(("unknown attribute name '%s' (see iscard.attributes)"):format(v), (level or 2) + 1)
-    end
+    if not id then util.misuse("%s: unknown attribute name '%s' (see iscard.attributes)", method, v) end
     return id
   end
-  -- not a tail call: the level arithmetic counts this frame
-  local id = util.int(v, "attribute id", 0, 0xFFFFFFFF, (level or 2) + 1)
-  return id
+  return util.int(v, method .. ": attribute id", 0, 0xFFFFFFFF)
 end
 
 -- Little-endian unsigned integer of the whole string, or nil when it is

@@ -68,20 +68,16 @@ local meta = { __name = "iscard.Channel" }
 local private = setmetatable({}, { __mode = "k" }) -- channel -> state
 
 local function state_of(self, method)
-  local st = private[self]
-  if not st then
-    error(format("%s: iscard.Channel expected as self, got %s (call it with ':')", method, util.describe(self)), 3)
-  end
-  if st.closed then error(format("%s: the channel %d is closed", method, st.number), 3) end
+  local st = util.state_of(private, self, "iscard.Channel", method)
+  if st.closed then util.misuse("%s: the channel %d is closed", method, st.number) end
   return st
 end
 
--- Raises at the caller of Transaction (level 3 from here) when a CLA the
--- command will send cannot go on this channel.
+-- Raises when a CLA the command will send cannot go on this channel.
 local function check_cla(cla, number, what)
   local ok, why = M.cla(cla, number)
   if not ok then
-    error(format("Transaction on channel %d: %s%s", number, what == "CLA" and "" or what .. ": ", why), 4)
+    util.misuse("Transaction on channel %d: %s%s", number, what == "CLA" and "" or what .. ": ", why)
   end
 end
 
@@ -128,9 +124,7 @@ end
 -- @return[1] true
 -- @return[2] nil, message, code (a PC/SC failure or the card's status word)
 function Channel:close()
-  if not private[self] then
-    error("close: iscard.Channel expected as self, got " .. util.describe(self) .. " (call it with ':')", 2)
-  end
+  util.state_of(private, self, "iscard.Channel", "close")
   return close(self)
 end
 
@@ -183,7 +177,7 @@ end
 -- @return[1] the channel
 -- @return[2] nil, message, code
 function M.open(card, number, card_options)
-  if number ~= nil then number = util.int(number, "open_channel: channel", M.MIN, M.MAX, 3) end
+  if number ~= nil then number = util.int(number, "open_channel: channel", M.MIN, M.MAX) end
   local cmd = cmdm.new()
   cmd:BuildCmd(0x00, 0x70, 0x00, number or 0, nil, number == nil and 1 or nil)
   local ok, msg, code = card:Transaction(cmd)

@@ -93,7 +93,7 @@ M.names = names
 function M.classify(code, card)
   local t = type(code)
   if t ~= "number" and t ~= "string" then
-    error("error_class: error code (number) expected, got " .. util.describe(code), 2)
+    util.misuse("error_class: error code (number) expected, got %s", util.describe(code))
   end
   local name = t == "string" and code or names[code]
   local class = M.classes[name] or "other"

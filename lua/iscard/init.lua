@@ -9,7 +9,6 @@
 
 local core = require "iscard.core"
 local util = require "iscard.util"
-local transaction = require "iscard.transaction"
 
 local M = {}
 
@@ -55,54 +54,22 @@ M.readers = core.readers
 --   nil, message, code (`SCARD_E_TIMEOUT` when nothing changed in time)
 M.status_change = core.status_change
 
-local RS = core.reader_states
-
--- Bit tests by arithmetic, not the & operator, so the module also loads on
--- Lua 5.1, 5.2 and LuaJIT. Flags are single bits.
-local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
-
-local monitor = require "iscard.monitor"
+-- ---------------------------------------------------------------------------
+-- What a program may not need is loaded on first access: `iscard.atr`
+-- requires iscard.atr then (and keeps it in this table), so that
+-- `require "iscard"` compiles only the core and util. name -> {module,
+-- field of it (nil: the module itself)}.
+local LAZY = {}
 
 --- Waits until a card is present in (or absent from) a reader.
 -- Waits in slices of `iscard.monitor.SLICE_MS`, so Ctrl-C stops it; the
 -- time left comes from a monotonic clock.
+-- @function wait
 -- @string reader reader name
 -- @tparam[opt=true] boolean present wait for presence (true) or absence (false)
 -- @int[opt=-1] timeout_ms milliseconds; negative waits forever
 -- @return true, or nil, message, code (`SCARD_E_TIMEOUT`, `SCARD_E_UNKNOWN_READER`...)
-function M.wait(reader, present, timeout_ms)
-  if present == nil then present = true end
-  timeout_ms = monitor.check_timeout(timeout_ms, -1, "iscard.wait")
-  local want = present and RS.PRESENT or RS.EMPTY
-  local entry = { reader = reader, current = RS.UNAWARE }
-  local deadline = monitor.deadline(timeout_ms)
-  local ctx, msg, code = core.ISCard()
-  if not ctx then return nil, msg, code end
-  local ok, emsg, ecode
-  while true do
-    local r
-    r, emsg, ecode = core.status_change(ctx, monitor.slice(deadline), { entry })
-    if r then
-      if has(entry.event, RS.UNKNOWN) then
-        emsg, ecode = "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
-          .. reader .. "')", M.errors.SCARD_E_UNKNOWN_READER
-        break
-      end
-      if has(entry.event, want) then ok = true; break end
-      -- Echo the whole event state back, counter bits included, or pcsc-lite
-      -- reports the same change again at once.
-      entry.current = entry.event
-      if has(entry.current, RS.CHANGED) then entry.current = entry.current - RS.CHANGED end
-    elseif ecode ~= M.errors.SCARD_E_TIMEOUT or (deadline and core.now() >= deadline) then
-      break
-    end
-  end
-  ctx:close()
-  if ok then return true end
-  return nil, emsg, ecode
-end
-
-monitor.nojit(M.wait)
+LAZY.wait = { "iscard.monitor", "wait" }
 
 --- Creates a monitor of readers and cards (`iscard.monitor`): see the
 -- README, "Waiting and monitoring".
@@ -110,7 +77,7 @@ monitor.nojit(M.wait)
 -- @tparam[opt] table opts `readers` (names; nil: all, also later ones),
 --   `initial` (default true)
 -- @return the monitor
-M.monitor = monitor.new
+LAZY.monitor = { "iscard.monitor", "new" }
 
 --- Cancels a wait on an object's context: a monitor's `poll`/`events`
 -- (as `mon:cancel()`), or an `iscard.status_change` on an ISCard's context
@@ -119,17 +86,17 @@ M.monitor = monitor.new
 -- @return true, or nil, message, code
 -- @raise when obj is neither, or is closed
 function M.cancel(obj)
-  if monitor.is_monitor(obj) then return obj:cancel() end
-  return core.cancel(obj)
+  if require("iscard.monitor").is_monitor(obj) then return obj:cancel() end
+  return util.ccall("cancel", core.cancel, obj)
 end
 
 --- Creates an ISCardCmd: one command APDU and its reply.
 -- @function ISCardCmd
-M.ISCardCmd = require("iscard.cmd").new
+LAZY.ISCardCmd = { "iscard.cmd", "new" }
 
 --- Creates an ISCardISO7816: builders of ISO 7816-4 commands.
 -- @function ISCardISO7816
-M.ISCardISO7816 = require("iscard.iso7816").new
+LAZY.ISCardISO7816 = { "iscard.iso7816", "new" }
 
 --- The class of an error code a program branches on: `service_lost`,
 -- `reader_gone`, `card_removed`, `card_reset`, `sharing`, `timeout`,
@@ -139,19 +106,50 @@ M.ISCardISO7816 = require("iscard.iso7816").new
 -- @param code the code of a failure
 -- @param[opt] card the ISCard the call failed on
 -- @treturn string
-M.error_class = require("iscard.errclass").classify
+LAZY.error_class = { "iscard.errclass", "classify" }
 
 --- Status words as text, and the opt-in check (`iscard.sw.text(0x6A82)`).
-M.sw = require "iscard.sw"
+-- @table sw
+LAZY.sw = { "iscard.sw" }
 
 --- ATR decoding, description and identification (`iscard.atr.parse(card.Atr)`).
-M.atr = require "iscard.atr"
+-- @table atr
+LAZY.atr = { "iscard.atr" }
 
 --- BER-TLV and SIMPLE-TLV decoding and encoding (`iscard.tlv.decode(reply)`).
-M.tlv = require "iscard.tlv"
+-- @table tlv
+LAZY.tlv = { "iscard.tlv" }
 
 --- Logical channels (`card:open_channel()` returns an `iscard.channel` Channel).
-M.channel = require "iscard.channel"
+-- @table channel
+LAZY.channel = { "iscard.channel" }
+
+--- PC/SC v2 part 10 parsers and PIN structure builders (`iscard.part10`).
+-- @table part10
+LAZY.part10 = { "iscard.part10" }
+
+--- Reader attribute names to ids and back (`iscard.attributes.VENDOR_NAME
+-- == 0x10100`, `iscard.attributes[0x10100] == "VENDOR_NAME"`).
+-- @table attributes
+LAZY.attributes = { "iscard.attributes", "map" }
+
+--- Checks the object is an ISCard or has an integer `Context` (a monitor)
+-- and asks PC/SC whether that context is still valid (`iscard.reader.is_valid`).
+-- @function is_valid
+-- @param obj an ISCard, or any object with an integer `Context` field
+-- @return true, or false, message, code
+LAZY.is_valid = { "iscard.reader", "is_valid" }
+
+setmetatable(M, {
+  __index = function(t, k)
+    local where = LAZY[k]
+    if not where then return nil end
+    local v = require(where[1])
+    if where[2] then v = v[where[2]] end
+    rawset(t, k, v)
+    return v
+  end,
+})
 
 --- Hex to bytes, white space ignored: `iscard.fromhex("00 A4 04 00")`
 -- (`iscard.util.fromhex`).
@@ -173,15 +171,23 @@ local methods = core.methods
 -- with the card.
 local card_options = setmetatable({}, { __mode = "k" })
 
+-- iscard.transaction (and iscard.cmd with it) is loaded by the first
+-- options or Transaction call.
+local transaction, engine
+local function load_transaction()
+  transaction = require "iscard.transaction"
+  engine = transaction._engine
+  return engine
+end
+
 -- ISCard:options(opts) and ISCard:Transaction(cmd [, opts]), documented
 -- with the other members of ISCard in src/iscard_core.c.
 
 -- Sets this card's default Transaction options (see `Transaction`).
 -- Later calls merge into the earlier ones; `false` switches a feature off.
 function methods.options(self, opts)
-  if type(opts) ~= "table" then
-    error("options: table expected, got " .. type(opts), 2)
-  end
+  if type(opts) ~= "table" then util.misuse("options: table expected, got %s", type(opts)) end
+  if not transaction then load_transaction() end
   local mine = card_options[self]
   if mine then
     transaction._forget(mine) -- its checked merge is cached; it changes now
@@ -200,24 +206,33 @@ end
 -- called as `self:transmit(apdu)`; the card's defaults are merged with
 -- `opts` there (and, when `opts` is nil, checked once per options call).
 -- A tail call, so that misuse errors point at the caller's line.
-local engine = transaction._engine
 function methods.Transaction(self, cmd, opts)
-  return engine(nil, self, cmd, opts, card_options[self], self, 2)
+  return (engine or load_transaction())(nil, self, cmd, opts, card_options[self], self, 2)
 end
 
 -- ---------------------------------------------------------------------------
 -- The reader itself: control codes, part 10, attributes, groups
 -- (lua/iscard/reader.lua; the methods are documented in src/iscard_core.c).
 
-local reader = require "iscard.reader"
-reader.install(methods)
-
---- PC/SC v2 part 10 parsers and PIN structure builders (`iscard.part10`).
-M.part10 = require "iscard.part10"
-
---- Reader attribute names to ids and back (`iscard.attributes.VENDOR_NAME
--- == 0x10100`, `iscard.attributes[0x10100] == "VENDOR_NAME"`).
-M.attributes = require("iscard.attributes").map
+-- Loaded by the first call of any of them: until then each name holds a
+-- stub that puts the C functions back, lets iscard.reader install its
+-- methods over them and calls the method the program asked for.
+local READER_METHODS = { "attr_raw", "set_attr", "attr", "attrs", "features", "properties",
+                         "pin_properties", "verify_pin", "modify_pin" }
+do
+  local c_functions, installed = {}, false
+  for _, name in ipairs(READER_METHODS) do c_functions[name] = methods[name] end
+  for _, name in ipairs(READER_METHODS) do
+    methods[name] = function(...)
+      if not installed then
+        installed = true
+        for n, f in pairs(c_functions) do methods[n] = f end
+        require("iscard.reader").install(methods)
+      end
+      return methods[name](...)
+    end
+  end
+end
 
 --- The control code of a reader function number (0..4095), by the formula
 -- of the platform iscard was built for: pcsc-lite `0x42000000 + n`,
@@ -235,8 +250,6 @@ M.ctl_code = core.ctl_code
 -- @param[opt] card an ISCard whose context to use (else a temporary one)
 -- @return array of names, or nil, message, code
 M.reader_groups = core.reader_groups
-
-M.is_valid = reader.is_valid
 
 -- Opens a logical channel: MANAGE CHANNEL open on the basic channel; the
 -- channel's Transaction puts its number in every CLA (iscard.channel).

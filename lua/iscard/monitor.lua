@@ -22,6 +22,9 @@
 -- @module iscard.monitor
 
 local core = require "iscard.core"
+local util = require "iscard.util"
+
+local misuse = util.misuse
 
 local M = {}
 
@@ -316,10 +319,10 @@ end
 
 local function check(self, what)
   if getmetatable(self) ~= Monitor then
-    error(("iscard.monitor: %s: monitor expected, got %s"):format(what, type(self)), 3)
+    misuse("iscard.monitor: %s: monitor expected, got %s", what, type(self))
   end
   if self._closed then
-    error(("iscard.monitor: %s on a closed monitor"):format(what), 3)
+    misuse("iscard.monitor: %s on a closed monitor", what)
   end
 end
 
@@ -327,17 +330,16 @@ end
 -- milliseconds (NaN, infinities and fractions raise at the caller's line,
 -- the same on every Lua, like the C core's number checks).
 -- @local
-function M.check_timeout(t, def, what, level)
+function M.check_timeout(t, def, what)
   if t == nil then return def end
   if type(t) ~= "number" or t ~= t or t == math.huge or t == -math.huge or t ~= floor(t)
      or t > 4294967294 or t < -2147483648 then
-    error(("%s: timeout_ms: whole number of milliseconds expected, got %s"):format(what, tostring(t)),
-          (level or 2) + 1)
+    misuse("%s: timeout_ms: whole number of milliseconds expected, got %s", what, tostring(t))
   end
   return t
 end
 local function check_timeout(t, def, what)
-  return M.check_timeout(t, def, "iscard.monitor: " .. what, 3)
+  return M.check_timeout(t, def, "iscard.monitor: " .. what)
 end
 
 local function take(self)
@@ -368,6 +370,44 @@ end
 -- the waiting loop out of the JIT.
 M.nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
 M.nojit(wait)
+
+--- `iscard.wait(reader [, present [, timeout_ms]])`, documented in
+-- iscard: one reader, one context of its own, the same slices.
+-- @local
+function M.wait(reader, present, timeout_ms)
+  if type(reader) ~= "string" then misuse("iscard.wait: reader name expected, got %s", util.describe(reader)) end
+  present = util.bool(present, "iscard.wait: present", true)
+  timeout_ms = M.check_timeout(timeout_ms, -1, "iscard.wait")
+  local want = present and RS.PRESENT or RS.EMPTY
+  local entry = { reader = reader, current = RS.UNAWARE }
+  local deadline = M.deadline(timeout_ms)
+  local ctx, msg, code = core.ISCard()
+  if not ctx then return nil, msg, code end
+  local ok, emsg, ecode
+  while true do
+    local r
+    -- (through ccall: the C function checks the name's length)
+    r, emsg, ecode = util.ccall("iscard.wait", core.status_change, ctx, M.slice(deadline), { entry })
+    if r then
+      if has(entry.event, RS.UNKNOWN) then
+        emsg, ecode = "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
+          .. reader .. "')", E.SCARD_E_UNKNOWN_READER
+        break
+      end
+      if has(entry.event, want) then ok = true; break end
+      -- Echo the whole event state back, counter bits included, or pcsc-lite
+      -- reports the same change again at once.
+      entry.current = entry.event
+      if has(entry.current, RS.CHANGED) then entry.current = entry.current - RS.CHANGED end
+    elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
+      break
+    end
+  end
+  ctx:close()
+  if ok then return true end
+  return nil, emsg, ecode
+end
+M.nojit(M.wait)
 
 --- The events that happened since the last call, oldest first.
 -- @function poll
@@ -440,11 +480,11 @@ Monitor.__index = function(self, k)
   local m = methods[k]
   if m ~= nil then return m end
   if type(k) == "string" and k:sub(1, 1) == "_" then return nil end
-  error(("iscard.monitor has no member '%s'"):format(tostring(k)), 2)
+  misuse("iscard.monitor has no member '%s'", tostring(k))
 end
 Monitor.__newindex = function(self, k, v)
   if type(k) == "string" and k:sub(1, 1) == "_" then rawset(self, k, v); return end
-  error(("iscard.monitor: cannot set member '%s'"):format(tostring(k)), 2)
+  misuse("iscard.monitor: cannot set member '%s'", tostring(k))
 end
 Monitor.__gc = methods.close
 Monitor.__close = methods.close
@@ -467,18 +507,18 @@ function M.is_monitor(v) return getmetatable(v) == Monitor end
 --   first event is `service_lost`; it keeps trying.
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error("iscard.monitor: options table expected, got " .. type(opts), 2)
+    misuse("iscard.monitor: options table expected, got %s", type(opts))
   end
   opts = opts or {}
   local only
   if opts.readers ~= nil then
     if type(opts.readers) ~= "table" then
-      error("iscard.monitor: readers must be a list of names", 2)
+      misuse("iscard.monitor: readers must be a list of names")
     end
     only = {}
     for i, name in ipairs(opts.readers) do
       if type(name) ~= "string" or #name == 0 or #name > 128 or name:find("\0", 1, true) then
-        error(("iscard.monitor: readers[%d] must be a reader name of 1..128 bytes without NUL"):format(i), 2)
+        misuse("iscard.monitor: readers[%d] must be a reader name of 1..128 bytes without NUL", i)
       end
       only[name] = true
     end
@@ -487,7 +527,7 @@ function M.new(opts)
   if initial == nil then initial = true end
   for k in pairs(opts) do
     if k ~= "readers" and k ~= "initial" then
-      error(("iscard.monitor: unknown option '%s'"):format(tostring(k)), 2)
+      misuse("iscard.monitor: unknown option '%s'", tostring(k))
     end
   end
   -- (The context is an ISCard: its own __gc releases it on every Lua,

@@ -10,6 +10,8 @@
 
 local util = require "iscard.util"
 
+local misuse = util.misuse
+
 local char, byte, format = string.char, string.byte, string.format
 local floor = math.floor
 
@@ -61,11 +63,9 @@ local function uint(s, i, j, be)
   return v
 end
 
--- Raises unless s is a string; level as error's, seen from our caller.
-local function check_bytes(s, what, level)
-  if type(s) ~= "string" then
-    error(what .. ": binary string expected, got " .. util.describe(s), level + 1)
-  end
+-- Raises unless s is a string.
+local function check_bytes(s, what)
+  if type(s) ~= "string" then util.misuse("%s: binary string expected, got %s", what, util.describe(s)) end
 end
 
 --- Parses the reply of GET_FEATURE_REQUEST: 6-byte TLVs (tag, length 4,
@@ -76,7 +76,7 @@ end
 -- @return[2] nil, message for a length that is not a multiple of 6 or a
 --   TLV whose length is not 4
 function M.parse_features(s)
-  check_bytes(s, "parse_features", 2)
+  check_bytes(s, "parse_features")
   if #s % 6 ~= 0 then
     return nil, format("features: %d bytes is not a whole number of 6-byte TLVs", #s)
   end
@@ -102,7 +102,7 @@ end
 -- @return[2] nil, message for a truncated TLV or a number of 0 or more
 --   than 6 bytes
 function M.parse_properties(s)
-  check_bytes(s, "parse_properties", 2)
+  check_bytes(s, "parse_properties")
   local t, raw = {}, {}
   local i = 1
   while i <= #s do
@@ -139,7 +139,7 @@ end
 -- @treturn[1] table `{lcd_layout=, entry_validation_condition=, timeout2=}`
 -- @return[2] nil, message when it is not 4 bytes
 function M.parse_pin_properties(s)
-  check_bytes(s, "parse_pin_properties", 2)
+  check_bytes(s, "parse_pin_properties")
   if #s ~= 4 then
     return nil, format("pin properties: %d bytes, expected 4", #s)
   end
@@ -191,20 +191,14 @@ local function le(v, n)
   return char(util.unpack(b))
 end
 
--- level: as util.int's, seen from the public builder (2 = its caller).
-local function build(what, layout, known, t, level)
-  local lvl = (level or 2) + 1
-  if type(t) ~= "table" then
-    error(what .. ": table of fields expected, got " .. util.describe(t), lvl)
-  end
+local function build(what, layout, known, t)
+  if type(t) ~= "table" then misuse("%s: table of fields expected, got %s", what, util.describe(t)) end
   for k in pairs(t) do
-    if not known[k] then
-      error(format("%s: unknown field '%s'", what, tostring(k)), lvl)
-    end
+    if not known[k] then misuse("%s: unknown field '%s'", what, tostring(k)) end
   end
   local apdu = t.apdu
   if type(apdu) ~= "string" or #apdu < 4 then
-    error(what .. ": apdu: command APDU of at least 4 bytes expected, got " .. util.describe(apdu), lvl)
+    misuse("%s: apdu: command APDU of at least 4 bytes expected, got %s", what, util.describe(apdu))
   end
   local parts = {}
   for i, f in ipairs(layout) do
@@ -213,11 +207,11 @@ local function build(what, layout, known, t, level)
     if name == "teo_prologue" then
       if v == nil then v = "\0\0\0" end
       if type(v) ~= "string" or #v ~= 3 then
-        error(what .. ": teo_prologue: 3 bytes expected, got " .. util.describe(v), lvl)
+        misuse("%s: teo_prologue: 3 bytes expected, got %s", what, util.describe(v))
       end
       parts[i] = v
     else
-      parts[i] = le(util.int(v or 0, what .. ": " .. name, 0, n == 1 and 255 or 65535, lvl), n)
+      parts[i] = le(util.int(v or 0, what .. ": " .. name, 0, n == 1 and 255 or 65535), n)
     end
   end
   parts[#parts + 1] = le(#apdu, 4)
@@ -226,7 +220,7 @@ local function build(what, layout, known, t, level)
 end
 
 local function parse(what, layout, size, s)
-  check_bytes(s, what, 3)
+  check_bytes(s, what)
   if #s < size then
     return nil, format("%s: %d bytes, shorter than the %d-byte header", what, #s, size)
   end
@@ -256,12 +250,10 @@ end
 -- zeros); `apdu` (the command the reader completes with the PIN).
 -- ulDataLength is computed.
 -- @tparam table t the fields
--- @tparam[opt=2] integer level error level of misuse, as `error`'s
 -- @treturn string the structure
 -- @raise on an unknown field, a number out of its range, a bad apdu
-function M.verify_pin(t, level)
-  local s = build("verify_pin", VERIFY, VERIFY_KNOWN, t, level) -- no tail call: error levels
-  return s
+function M.verify_pin(t)
+  return build("verify_pin", VERIFY, VERIFY_KNOWN, t)
 end
 
 --- Builds PIN_MODIFY_STRUCTURE bytes (FEATURE_MODIFY_PIN_DIRECT): a 24-byte
@@ -269,12 +261,10 @@ end
 -- instead of `msg_index`, and `insertion_offset_old`, `insertion_offset_new`,
 -- `confirm_pin`.
 -- @tparam table t the fields
--- @tparam[opt=2] integer level error level of misuse, as `error`'s
 -- @treturn string the structure
 -- @raise on an unknown field, a number out of its range, a bad apdu
-function M.modify_pin(t, level)
-  local s = build("modify_pin", MODIFY, MODIFY_KNOWN, t, level) -- no tail call: error levels
-  return s
+function M.modify_pin(t)
+  return build("modify_pin", MODIFY, MODIFY_KNOWN, t)
 end
 
 --- Reads PIN_VERIFY_STRUCTURE bytes back into the fields of `verify_pin`
@@ -284,8 +274,7 @@ end
 -- @return[2] nil, message when shorter than the header or when ulDataLength
 --   does not match
 function M.parse_verify_pin(s)
-  local t, msg = parse("parse_verify_pin", VERIFY, VERIFY_SIZE, s) -- no tail call: error levels
-  return t, msg
+  return parse("parse_verify_pin", VERIFY, VERIFY_SIZE, s)
 end
 
 --- Reads PIN_MODIFY_STRUCTURE bytes back into the fields of `modify_pin`.
@@ -293,8 +282,7 @@ end
 -- @treturn[1] table the fields
 -- @return[2] nil, message
 function M.parse_modify_pin(s)
-  local t, msg = parse("parse_modify_pin", MODIFY, MODIFY_SIZE, s) -- no tail call: error levels
-  return t, msg
+  return parse("parse_modify_pin", MODIFY, MODIFY_SIZE, s)
 end
 
 return M

@@ -51,8 +51,7 @@ function M.is_valid(obj)
     if ok then ctx = v end
   end
   if type(ctx) ~= "number" or not util.tointeger(ctx) then
-    error("is_valid: ISCard or object with an integer Context expected, got "
-      .. util.describe(obj), 2)
+    util.misuse("is_valid: ISCard or object with an integer Context expected, got %s", util.describe(obj))
   end
   return core.valid_context(util.tointeger(ctx))
 end
@@ -61,18 +60,24 @@ end
 -- @tparam table methods `iscard.core.methods`
 function M.install(methods)
   local c_attr_raw, c_set_attr = methods.attr_raw, methods.set_attr
-  local control = methods.control
+  local c_control = methods.control
+  local ccall = util.ccall
+
+  -- The C functions through util.ccall, so that their misuse errors (a
+  -- closed card...) blame the program's line and name the method it called.
+  local function control(self, name, code, bytes) return ccall(name, c_control, self, code, bytes) end
+  local function card_handle(self) return self.CardHandle end -- raises when closed
 
   -- Per connection: card -> {handle =, features =}. A reattached card has
   -- another handle, and another reader perhaps, so it asks again.
   local feature_cache = setmetatable({}, { __mode = "k" })
 
   function methods.attr_raw(self, id)
-    return c_attr_raw(self, attributes.id_of(id, 2))
+    return ccall("attr_raw", c_attr_raw, self, attributes.id_of(id, "attr_raw"))
   end
 
   function methods.set_attr(self, id, bytes)
-    return c_set_attr(self, attributes.id_of(id, 2), bytes)
+    return ccall("set_attr", c_set_attr, self, attributes.id_of(id, "set_attr"), bytes)
   end
 
   -- The two reader-name attributes are answered by pcscd itself, from the
@@ -85,8 +90,8 @@ function M.install(methods)
     [attributes.map.DEVICE_FRIENDLY_NAME_A] = true,
     [attributes.map.DEVICE_SYSTEM_NAME_A] = true,
   }
-  local function get(self, id)
-    local bytes, msg, code = c_attr_raw(self, id)
+  local function get(self, name, id)
+    local bytes, msg, code = ccall(name, c_attr_raw, self, id)
     if not bytes and code == errors.SCARD_E_INSUFFICIENT_BUFFER and NAME_IDS[id] then
       return self.reader .. "\0"
     end
@@ -95,8 +100,8 @@ function M.install(methods)
 
   -- card:attr(name_or_id) -> decoded value, bytes; or nil, msg, code
   function methods.attr(self, id)
-    id = attributes.id_of(id, 2)
-    local bytes, msg, code = get(self, id)
+    id = attributes.id_of(id, "attr")
+    local bytes, msg, code = get(self, "attr", id)
     if not bytes then return nil, msg, code end
     return attributes.decode(id, bytes), bytes
   end
@@ -105,7 +110,7 @@ function M.install(methods)
   function methods.attrs(self)
     local t = {}
     for _, id in ipairs(attributes.ids()) do
-      local bytes, msg, code = get(self, id)
+      local bytes, msg, code = get(self, "attrs", id)
       if bytes then
         t[attributes.map[id]] = attributes.decode(id, bytes)
       elseif not NOT_ANSWERED[code] then
@@ -116,33 +121,36 @@ function M.install(methods)
   end
 
   -- card:features() -> {name = control code}; {} when the reader has none
-  -- or refuses (probing must not be fatal)
-  function methods.features(self)
-    local handle = self.CardHandle -- raises when closed
+  -- or refuses (probing must not be fatal). `name`: the method called.
+  local function features(self, name)
+    local handle = ccall(name, card_handle, self)
     local cached = feature_cache[self]
     if cached and cached.handle == handle then return cached.features end
-    local reply, _, code = control(self, core.ctl_code(part10.GET_FEATURE_REQUEST), "")
-    local features = reply and part10.parse_features(reply) or {}
+    local reply, _, code = control(self, name, core.ctl_code(part10.GET_FEATURE_REQUEST), "")
+    local found = reply and part10.parse_features(reply) or {}
     if reply or FINAL_REFUSAL[code] then
-      feature_cache[self] = { handle = handle, features = features }
+      feature_cache[self] = { handle = handle, features = found }
     end
-    return features
+    return found
   end
 
-  -- The control code of a feature, or nil, SCARD_E_UNSUPPORTED_FEATURE.
-  local function feature(self, name)
-    local code = methods.features(self)[name]
+  function methods.features(self) return features(self, "features") end
+
+  -- The control code of feature `name` for the method `method`, or nil,
+  -- SCARD_E_UNSUPPORTED_FEATURE.
+  local function feature(self, method, name)
+    local code = features(self, method)[name]
     if code then return code end
     return pcsc_failure("SCARD_E_UNSUPPORTED_FEATURE",
       "the reader does not offer FEATURE_" .. name:upper())
   end
 
   -- Runs a feature without input and parses its reply.
-  local function query(self, name, parser)
-    local code, msg, ecode = feature(self, name)
+  local function query(self, method, name, parser)
+    local code, msg, ecode = feature(self, method, name)
     if not code then return nil, msg, ecode end
     local reply
-    reply, msg, ecode = control(self, code, "")
+    reply, msg, ecode = control(self, method, code, "")
     if not reply then return nil, msg, ecode end
     local t, perr = parser(reply)
     if not t then return util.failure("ISCARD_E_MALFORMED_RESPONSE", "%s", perr) end
@@ -150,20 +158,20 @@ function M.install(methods)
   end
 
   function methods.properties(self)
-    return query(self, "get_tlv_properties", part10.parse_properties)
+    return query(self, "properties", "get_tlv_properties", part10.parse_properties)
   end
 
   function methods.pin_properties(self)
-    return query(self, "ifd_pin_properties", part10.parse_pin_properties)
+    return query(self, "pin_properties", "ifd_pin_properties", part10.parse_pin_properties)
   end
 
   -- Builds the structure (misuse raises here, before any PC/SC call),
   -- sends it through the feature, returns reply and status word.
-  local function pin(self, name, structure)
-    local code, msg, ecode = feature(self, name)
+  local function pin(self, method, name, structure)
+    local code, msg, ecode = feature(self, method, name)
     if not code then return nil, msg, ecode end
     local reply
-    reply, msg, ecode = control(self, code, structure)
+    reply, msg, ecode = control(self, method, code, structure)
     if not reply then return nil, msg, ecode end
     if #reply < 2 then
       return util.failure("ISCARD_E_MALFORMED_RESPONSE",
@@ -173,13 +181,11 @@ function M.install(methods)
   end
 
   function methods.verify_pin(self, t)
-    local s = part10.verify_pin(t, 3) -- misuse blamed on our caller
-    return pin(self, "verify_pin_direct", s)
+    return pin(self, "verify_pin", "verify_pin_direct", part10.verify_pin(t))
   end
 
   function methods.modify_pin(self, t)
-    local s = part10.modify_pin(t, 3)
-    return pin(self, "modify_pin_direct", s)
+    return pin(self, "modify_pin", "modify_pin_direct", part10.modify_pin(t))
   end
 end
 

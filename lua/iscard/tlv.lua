@@ -10,6 +10,8 @@
 
 local util = require "iscard.util"
 
+local misuse = util.misuse
+
 local byte, char, format, concat = string.byte, string.char, string.format, table.concat
 local floor = math.floor
 
@@ -99,11 +101,11 @@ end
 local function check_opts(opts, name)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(name .. ": options table or nil expected, got " .. util.describe(opts), 3)
+    misuse("%s: options table or nil expected, got %s", name, util.describe(opts))
   end
   for k in pairs(opts) do
     if k ~= "padding" and k ~= "lenient" then
-      error(format("%s: unknown option '%s'", name, tostring(k)), 3)
+      misuse("%s: unknown option '%s'", name, tostring(k))
     end
   end
   return opts
@@ -135,14 +137,14 @@ end
 -- @treturn[2] integer the 1-based offset of the tag of the object that cannot be decoded
 function M.decode(bytes, opts)
   if type(bytes) ~= "string" then
-    error("tlv.decode: string expected, got " .. util.describe(bytes), 2)
+    misuse("tlv.decode: string expected, got %s", util.describe(bytes))
   end
   opts = check_opts(opts, "tlv.decode")
   return decode(bytes, 1, #bytes, opts, 0)
 end
 
 -- Tag bytes of an integer tag; raises when they are not a well-formed tag.
-local function tag_bytes(tag, lvl)
+local function tag_bytes(tag)
   local t = util.int_in(tag, 1, 0xFFFFFFFF)
   local out = {}
   if t then
@@ -154,7 +156,7 @@ local function tag_bytes(tag, lvl)
     for j = 2, #out - 1 do ok = ok and out[j] >= 0x80 end
     if ok then return char(util.unpack(out)) end
   end
-  error(format("tlv.encode: bad tag %s", type(tag) == "number" and format("%X", tag) or util.describe(tag)), lvl)
+  misuse("tlv.encode: bad tag %s", type(tag) == "number" and format("%X", tag) or util.describe(tag))
 end
 
 local function length_bytes(n)
@@ -167,26 +169,24 @@ local function length_bytes(n)
   return char(0x80 + #out, util.unpack(out))
 end
 
-local function encode(nodes, lvl, depth)
-  if type(nodes) ~= "table" then
-    error("tlv.encode: list of nodes expected, got " .. util.describe(nodes), lvl)
-  end
-  if depth > M.MAX_DEPTH then error("tlv.encode: nested deeper than " .. M.MAX_DEPTH, lvl) end
+local function encode(nodes, depth)
+  if type(nodes) ~= "table" then misuse("tlv.encode: list of nodes expected, got %s", util.describe(nodes)) end
+  if depth > M.MAX_DEPTH then misuse("tlv.encode: nested deeper than %d", M.MAX_DEPTH) end
   local out = {}
   for _, node in ipairs(nodes) do
     if type(node) ~= "table" then
-      error("tlv.encode: node table expected, got " .. util.describe(node), lvl)
+      misuse("tlv.encode: node table expected, got %s", util.describe(node))
     end
     local value
     if node.children ~= nil then
-      value = encode(node.children, lvl + 1, depth + 1)
+      value = encode(node.children, depth + 1)
     else
       value = node.value or ""
       if type(value) ~= "string" then
-        error("tlv.encode: value string expected, got " .. util.describe(value), lvl)
+        misuse("tlv.encode: value string expected, got %s", util.describe(value))
       end
     end
-    out[#out + 1] = tag_bytes(node.tag, lvl + 1)
+    out[#out + 1] = tag_bytes(node.tag)
     out[#out + 1] = length_bytes(#value)
     out[#out + 1] = value
   end
@@ -201,7 +201,7 @@ end
 -- @tparam table nodes list of nodes (as `decode` returns)
 -- @treturn string
 function M.encode(nodes)
-  return encode(nodes, 3, 1)
+  return encode(nodes, 1)
 end
 
 local function find(nodes, tags, k)
@@ -225,15 +225,15 @@ end
 -- @treturn table|nil the node
 function M.find(nodes, path)
   if type(nodes) ~= "table" then
-    error("tlv.find: list of nodes expected, got " .. util.describe(nodes), 2)
+    misuse("tlv.find: list of nodes expected, got %s", util.describe(nodes))
   end
   if type(path) ~= "string" then
-    error("tlv.find: path string expected, got " .. util.describe(path), 2)
+    misuse("tlv.find: path string expected, got %s", util.describe(path))
   end
   local tags = {}
   for part in (path .. "/"):gmatch("([^/]*)/") do
     local t = part:match("^%s*(%x+)%s*$")
-    if not t or #t > 8 then error(format("tlv.find: bad tag '%s' in path '%s'", part, path), 2) end
+    if not t or #t > 8 then misuse("tlv.find: bad tag '%s' in path '%s'", part, path) end
     tags[#tags + 1] = tonumber(t, 16)
   end
   return find(nodes, tags, 1)
@@ -249,7 +249,7 @@ end
 -- @treturn[2] integer the offset of the tag of the object that cannot be decoded
 function M.simple_decode(bytes)
   if type(bytes) ~= "string" then
-    error("tlv.simple_decode: string expected, got " .. util.describe(bytes), 2)
+    misuse("tlv.simple_decode: string expected, got %s", util.describe(bytes))
   end
   local nodes, i, n = {}, 1, #bytes
   while i <= n do

@@ -92,9 +92,10 @@ local misuse = M.misuse
 -- Raises again the error `err` of a C function of the core that a Lua
 -- function called through pcall: at the user's line, with the name the
 -- user called it by instead of the one the C function sees (none, under
--- pcall).
+-- pcall), and without the position of our line that called it, if any
+-- (a metamethod of the core, such as `card.CardHandle`, blames that line).
 local function c_failed(name, err)
-  err = tostring(err)
+  err = tostring(err):gsub("^[^\n]-iscard[/\\][%w_]+%.lua:%d+: ", "", 1)
   local msg, n = err:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. name .. "'")
   if n == 0 then msg = name .. ": " .. err end
   misuse("%s", msg)

@@ -77,7 +77,7 @@ Card.__index = Card
 -- script's mistake, reported at its line, not a crash of the card later.
 local function check_ms(ms, what)
   if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms > 86400000 then
-    error(format("%s: milliseconds 0..86400000 expected, got %s", what, tostring(ms)), 3)
+    util.misuse("%s: milliseconds 0..86400000 expected, got %s", what, tostring(ms))
   end
   return math.floor(ms + 0.5)
 end
@@ -123,7 +123,7 @@ end
 -- @tparam string bytes what goes on the wire (may be empty)
 -- @tparam[opt] number out_ms close after sending, and stay out this long
 function Card:raw_reply(bytes, out_ms)
-  assert(type(bytes) == "string", "raw_reply: string expected")
+  if type(bytes) ~= "string" then util.misuse("card:raw_reply: string expected, got %s", util.describe(bytes)) end
   self._raw = bytes
   if out_ms then self._cut = check_ms(out_ms, "card:raw_reply") end
 end
@@ -137,7 +137,9 @@ end
 -- @tparam string atr raw bytes, at most 65535
 -- @tparam[opt=100] number ms how long the card stays out first
 function Card:raw_atr(atr, ms)
-  assert(type(atr) == "string" and #atr <= 65535, "raw_atr: string of at most 65535 bytes expected")
+  if type(atr) ~= "string" or #atr > 65535 then
+    util.misuse("card:raw_atr: string of at most 65535 bytes expected, got %s", util.describe(atr))
+  end
   self._next_atr = atr
   self:remove(ms or 100)
 end
@@ -172,11 +174,11 @@ end
 -- @treturn table spec
 function M.load(path)
   local chunk, err = loadfile(path)
-  if not chunk then error(err, 2) end
+  if not chunk then util.misuse("vcard.load: %s", err) end
   local spec = chunk(path)
   if type(spec) == "function" then spec = { apdu = spec } end
   if type(spec) ~= "table" then
-    error(path .. ": a card script must return a table (or an apdu function)", 2)
+    util.misuse("vcard.load: %s: a card script must return a table (or an apdu function)", path)
   end
   return spec
 end
@@ -187,6 +189,7 @@ end
 -- @tparam[opt] table opts `verbose`
 -- @treturn table card
 function M.new_card(spec, opts)
+  if type(spec) ~= "table" then util.misuse("vcard.new_card: spec table expected, got %s", util.describe(spec)) end
   opts = opts or {}
   local card = setmetatable({
     resets = 0, powerons = 0, poweroffs = 0, apdus = 0,
@@ -451,8 +454,9 @@ function M.run(spec, opts)
   opts = opts or {}
   if type(spec) == "string" then spec = M.load(spec) end
   if type(spec) == "function" then spec = { apdu = spec } end
-  assert(type(spec) == "table" and type(spec.apdu) == "function",
-         "vcard.run: spec.apdu must be a function")
+  if type(spec) ~= "table" or type(spec.apdu) ~= "function" then
+    util.misuse("vcard.run: spec.apdu must be a function")
+  end
   local host = opts.host or "127.0.0.1"
   local port = opts.port or (M.BASE_PORT + (opts.reader or 0))
   local card = opts.card or M.new_card(spec, opts)
