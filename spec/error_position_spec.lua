@@ -181,7 +181,7 @@ describe("misuse of an ISCard raises at the caller's line, naming the method:", 
   end
 
   card_cases {
-    { "AttachByReader", function(_, d) d:AttachByReader(5) end },
+    { "AttachByReader", function(_, d) d:AttachByReader({}) end },
     { "AttachByHandle", function(_, d) d:AttachByHandle(0) end },
     { "Detach", function(c) c:Detach("nowhere") end },
     { "Detach", function(_, _, x) x:Detach() end },
