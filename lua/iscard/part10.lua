@@ -169,18 +169,6 @@ local MODIFY = {
   { "teo_prologue", 3 },
 }
 
--- Header size (through ulDataLength) and the set of field names.
-local function describe_layout(layout)
-  local size, known = 4, { apdu = true }
-  for _, f in ipairs(layout) do
-    size = size + f[2]
-    known[f[1]] = true
-  end
-  return size, known
-end
-local VERIFY_SIZE, VERIFY_KNOWN = describe_layout(VERIFY)  -- 19
-local MODIFY_SIZE, MODIFY_KNOWN = describe_layout(MODIFY)  -- 24
-
 -- Little-endian bytes of v in n bytes.
 local function le(v, n)
   local b = {}
@@ -242,6 +230,19 @@ local function parse(what, layout, size, s)
   return t
 end
 
+-- The builder and the parser of the structure of `layout`, for the
+-- methods `name` and `parse_name`.
+local function structure(name, layout)
+  local size, known = 4, { apdu = true } -- header size through ulDataLength
+  for _, f in ipairs(layout) do
+    size = size + f[2]
+    known[f[1]] = true
+  end
+  local parse_name = "parse_" .. name
+  return function(t) return build(name, layout, known, t) end,
+         function(s) return parse(parse_name, layout, size, s) end
+end
+
 --- Builds PIN_VERIFY_STRUCTURE bytes (FEATURE_VERIFY_PIN_DIRECT): a 19-byte
 -- header, then the APDU. Fields (numbers, absent ones 0): `timeout`,
 -- `timeout2`, `format_string`, `pin_block_string`, `pin_length_format`,
@@ -249,40 +250,34 @@ end
 -- `lang_id` (2 bytes), `msg_index`; `teo_prologue` (3 bytes, default
 -- zeros); `apdu` (the command the reader completes with the PIN).
 -- ulDataLength is computed.
+-- @function verify_pin
 -- @tparam table t the fields
 -- @treturn string the structure
 -- @raise on an unknown field, a number out of its range, a bad apdu
-function M.verify_pin(t)
-  return build("verify_pin", VERIFY, VERIFY_KNOWN, t)
-end
+
+--- Reads PIN_VERIFY_STRUCTURE bytes back into the fields of `verify_pin`
+-- (every number present).
+-- @function parse_verify_pin
+-- @string s the structure
+-- @treturn[1] table the fields
+-- @return[2] nil, message when shorter than the header or when ulDataLength
+--   does not match
+M.verify_pin, M.parse_verify_pin = structure("verify_pin", VERIFY) -- a 19-byte header
 
 --- Builds PIN_MODIFY_STRUCTURE bytes (FEATURE_MODIFY_PIN_DIRECT): a 24-byte
 -- header, then the APDU. Fields as `verify_pin`, with `msg_index1`..`msg_index3`
 -- instead of `msg_index`, and `insertion_offset_old`, `insertion_offset_new`,
 -- `confirm_pin`.
+-- @function modify_pin
 -- @tparam table t the fields
 -- @treturn string the structure
 -- @raise on an unknown field, a number out of its range, a bad apdu
-function M.modify_pin(t)
-  return build("modify_pin", MODIFY, MODIFY_KNOWN, t)
-end
-
---- Reads PIN_VERIFY_STRUCTURE bytes back into the fields of `verify_pin`
--- (every number present).
--- @string s the structure
--- @treturn[1] table the fields
--- @return[2] nil, message when shorter than the header or when ulDataLength
---   does not match
-function M.parse_verify_pin(s)
-  return parse("parse_verify_pin", VERIFY, VERIFY_SIZE, s)
-end
 
 --- Reads PIN_MODIFY_STRUCTURE bytes back into the fields of `modify_pin`.
+-- @function parse_modify_pin
 -- @string s the structure
 -- @treturn[1] table the fields
 -- @return[2] nil, message
-function M.parse_modify_pin(s)
-  return parse("parse_modify_pin", MODIFY, MODIFY_SIZE, s)
-end
+M.modify_pin, M.parse_modify_pin = structure("modify_pin", MODIFY) -- a 24-byte header
 
 return M

@@ -67,11 +67,15 @@ local tointeger, mtype = M.tointeger, M.mtype
 local getinfo = debug.getinfo
 local OURS = getinfo(1, "S").source:match("^(@.*[/\\])") or "@iscard/"
 
+local pcall, xpcall = pcall, xpcall
+
 --- Raises `format(fmt, ...)` as an error of the caller's program: at the
 -- first stack frame that is a Lua function outside the iscard modules.
--- Frames of C functions (pcall, gsub, the C core) and 5.1's tail-call marks
--- in between are skipped too, so `pcall(iscard.fromhex, 1)` still blames
--- the line of the pcall. With no such frame the message has no position.
+-- Frames of other C functions (gsub, the C core's metamethods...) and 5.1's
+-- tail-call marks in between are skipped; a pcall or xpcall ends the search,
+-- as it catches the error there: `pcall(iscard.fromhex, 1)` gives a message
+-- without a position, as `pcall(string.rep)` does, and so does a pcall of
+-- iscard's own.
 -- @tparam string fmt format string naming the function the user called
 -- @param ... format arguments
 -- @raise always
@@ -79,8 +83,8 @@ function M.misuse(fmt, ...)
   local msg = format(fmt, ...)
   local level = 2
   while true do
-    local info = getinfo(level, "S")
-    if not info then level = 0; break end
+    local info = getinfo(level, "Sf")
+    if not info or info.func == pcall or info.func == xpcall then level = 0; break end
     local what = info.what
     if what ~= "C" and what ~= "tail" and info.source:sub(1, #OURS) ~= OURS then break end
     level = level + 1
