@@ -7,13 +7,14 @@
 local util = require "iscard.util"
 local cmdm = require "iscard.cmd"
 local transaction = require "iscard.transaction"
-require "iscard" -- adds Transaction and options to the core's methods
-local core = require "iscard.core"
 
 local H = util.fromhex
 local E = util.errors
 local run = transaction.run
-local Transaction, options = core.methods.Transaction, core.methods.options
+-- ISCard's Transaction and options, installed on fake cards' methods
+local methods = { transmit = function(card, apdu) return card:transmit(apdu) end }
+transaction.install(methods)
+local Transaction, options = methods.Transaction, methods.options
 
 local function cmd(...) return cmdm.new():BuildCmd(...) end
 
@@ -44,12 +45,9 @@ end
 local function raises_here_T(pattern, f) return raises_here(pattern, f, true) end
 
 local function with_defaults(changes, f)
-  local d = transaction.defaults
-  local saved = {}
-  for k in pairs(changes) do saved[k] = d[k] end
-  for k, v in pairs(changes) do d[k] = v end
+  local saved = transaction.set_defaults(changes)
   local ok, err = pcall(f)
-  for k in pairs(changes) do d[k] = saved[k] end
+  transaction.set_defaults(saved)
   assert(ok, err)
 end
 
@@ -151,25 +149,21 @@ describe("Transaction option caches", function()
       assert.is_true(run(function() return H "6110" end, c))
       assert.equal(0x6110, c.ReplyStatus)
     end)
-    with_defaults({ max_exchanges = "many" }, function()
-      raises_here("option max_exchanges: integer 0%.%.%d+ expected, got string",
-        function() local r = run(t, c); return r end)
-    end)
+    raises_here("set_defaults: option max_exchanges: integer 0%.%.%d+ expected, got string",
+      function() transaction.set_defaults { max_exchanges = "many" } end)
     assert.is_true(run(t, c))
   end)
 
-  it("follow a replaced transaction.defaults table", function()
-    local saved = transaction.defaults
-    local mine = {}
-    for k, v in pairs(saved) do mine[k] = v end
-    mine.check = true
-    transaction.defaults = mine
+  it("follow defaults set as a whole and restored", function()
+    local saved = transaction.set_defaults(transaction.set_defaults {})
+    saved.check = true
+    saved = transaction.set_defaults(saved)
     local ok, err = pcall(function()
       local r, _, code = run(function() return H "6A82" end, cmd(0, 0xB0, 0, 0, nil, 0))
       assert.is_nil(r)
       assert.equal(E.ISCARD_E_CARD_STATUS, code)
     end)
-    transaction.defaults = saved
+    transaction.set_defaults(saved)
     assert(ok, err)
     assert.is_true(run(function() return H "6A82" end, cmd(0, 0xB0, 0, 0, nil, 0)))
   end)
@@ -221,11 +215,9 @@ describe("Transaction misuse", function()
         assert.has_error(function() Transaction(card, c, "x") end)
       end
     end
-    options(card, { fix_le = "yes" })
-    raises_here_T("Transaction: option fix_le: boolean expected, got string",
-      function() local r = Transaction(card, c); return r end)
-    raises_here_T("Transaction: option fix_le: boolean expected, got string",
-      function() local r = Transaction(card, c); return r end)
+    raises_here("options: option fix_le: boolean expected, got string",
+      function() options(card, { fix_le = "yes" }) end)
+    assert.equal(card, Transaction(card, c)) -- the card's options as they were
   end)
 
   it("checks the command before the options, and the options before sending", function()

@@ -134,11 +134,10 @@ describe("Transaction basics", function()
   end)
 
   it("does not change its defaults", function()
-    local before = {}
-    for k, v in pairs(transaction.defaults) do before[k] = v end
+    local before = transaction.set_defaults {} -- a copy of them
     run(script { { "00B0000001", "6C05" }, { "00B0000005", "0102030405 9000" } }, cmd(0, 0xB0, 0, 0, nil, 1),
       { fix_le = true, max_exchanges = 3 })
-    assert.same(before, transaction.defaults)
+    assert.same(before, transaction.set_defaults {})
     assert.equal(300, transaction.defaults.max_exchanges)
   end)
 end)

@@ -80,6 +80,7 @@ typedef struct ISCard {
   int attached;    /* card is valid */
   int borrowed;    /* card came from AttachByHandle: never disconnect it */
   int locked;      /* we hold SCardBeginTransaction */
+  int lock_counted; /* that lock is counted in the state's lock count */
   DWORD share;     /* PC/SC share mode used at attach, reused by ReAttach */
   DWORD prefer;    /* PC/SC protocol mask asked for at attach */
   DWORD active;    /* PC/SC active protocol */
@@ -203,8 +204,21 @@ static lua_Integer protocol_to_com(DWORD p) {
 /* ------------------------------------------------------------------ */
 /* object state                                                        */
 
+/* Every function of the metatable (methods, getters, metamethods) has two
+ * upvalues: the metatable itself, so that the type check of self compares
+ * two pointers instead of looking the metatable up in the registry by
+ * name, and the state's lock count (see set_lock). */
+#define ISCARD_UV_MT lua_upvalueindex(1)
+#define ISCARD_UV_LOCKS lua_upvalueindex(2)
+
 static ISCard *to_card(lua_State *L) {
-  return (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
+  ISCard *c = (ISCard *)lua_touserdata(L, 1);
+  if (c != NULL && lua_getmetatable(L, 1)) {
+    int ours = lua_rawequal(L, -1, ISCARD_UV_MT);
+    lua_pop(L, 1);
+    if (ours) return c;
+  }
+  return (ISCard *)luaL_checkudata(L, 1, ISCARD_MT); /* raises for a non-ISCard */
 }
 
 /* An ISCard that has not been released. */
@@ -278,9 +292,23 @@ static void push_locks(lua_State *L) {
   push_weak(L, ISCARD_LOCKS_KEY, "v");
 }
 
+/* How many ISCards of this Lua state have a lock recorded by set_lock: a
+ * counter shared by the functions of the metatable (upvalue 2).  While it
+ * is 0, which is nearly always, locked_elsewhere has nothing to look up and
+ * a transmit pays nothing for the guard. */
+static int *lock_count(lua_State *L) {
+  return (int *)lua_touserdata(L, ISCARD_UV_LOCKS);
+}
+
 /* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
 static void set_lock(lua_State *L, ISCard *c, int obj_index) {
+  int *count = lock_count(L);
   if (c->reader[0] == '\0') return;
+  /* counted once however often it is recorded or forgotten */
+  if (count != NULL && c->lock_counted != (obj_index != 0)) {
+    c->lock_counted = obj_index != 0;
+    *count += c->lock_counted ? 1 : -1;
+  }
   push_locks(L);
   if (obj_index != 0) {
     lua_pushvalue(L, obj_index);
@@ -303,6 +331,8 @@ static void set_lock(lua_State *L, ISCard *c, int obj_index) {
 static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
                             SCARDHANDLE h, const char *where) {
   const ISCard *holder;
+  const int *count = lock_count(L);
+  if (count != NULL && *count == 0) return 0; /* no lock recorded at all */
   push_locks(L);
   lua_getfield(L, -1, reader);
   holder = (const ISCard *)luaL_testudata(L, -1, ISCARD_MT);
@@ -416,6 +446,7 @@ static int l_new(lua_State *L) {
   c->ctx = 0;
   c->has_ctx = 0;
   forget_card(c);
+  c->lock_counted = 0;
   c->share = SCARD_SHARE_SHARED;
   c->prefer = SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1;
   luaL_getmetatable(L, ISCARD_MT);
@@ -693,6 +724,7 @@ static int m_unlock(lua_State *L) {
  * @function transmit
  * @string apdu command APDU of 4..`iscard.MAX_APDU` bytes
  * @treturn[1] string the reply, data followed by SW1 SW2
+ * @treturn[1] integer SW1*256+SW2 (nil for a reply shorter than 2 bytes)
  * @return[2] nil, message, code
  * @raise when not attached, or for an APDU of a bad length
  */
@@ -720,7 +752,10 @@ static int m_transmit(lua_State *L) {
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Transaction: SCardTransmit");
   if (rlen > (DWORD)sizeof c->rbuf) rlen = (DWORD)sizeof c->rbuf;
   lua_pushlstring(L, (const char *)c->rbuf, rlen);
-  return 1;
+  if (rlen < 2) return 1;
+  /* the status word too: Transaction needs it, and C reads it for less */
+  lua_pushinteger(L, (lua_Integer)c->rbuf[rlen - 2] * 256 + c->rbuf[rlen - 1]);
+  return 2;
 }
 
 /***
@@ -1451,6 +1486,22 @@ static const luaL_Reg getters[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg metamethods[] = {
+  {"__gc", m_gc},
+  {"__close", m_gc},
+  {"__tostring", m_tostring},
+  {NULL, NULL}
+};
+
+/* Sets the functions of l into the table on top of the stack, each with
+ * the upvalues every function of the metatable has (ISCARD_UV_MT,
+ * ISCARD_UV_LOCKS), which sit just below that table. */
+static void set_shared(lua_State *L, const luaL_Reg *l) {
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, l, 2);
+}
+
 static const luaL_Reg functions[] = {
   {"ISCard", l_new},
   {"readers", l_readers},
@@ -1482,12 +1533,18 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
    * second luaopen in the same state (a reloaded module) finds the tables
    * the existing objects use instead of making new, unused ones. */
   if (luaL_newmetatable(L, ISCARD_MT)) {
+    /* below each table filled by set_shared: the two upvalues */
+    int *count = (int *)lua_newuserdatauv(L, sizeof *count, 0);
+    *count = 0;
     lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "methods");
+    set_shared(L, methods);
+    lua_setfield(L, -3, "methods");
     lua_newtable(L);
-    luaL_setfuncs(L, getters, 0);
-    lua_setfield(L, -2, "getters");
+    set_shared(L, getters);
+    lua_setfield(L, -3, "getters");
+    lua_pushvalue(L, -2);
+    set_shared(L, metamethods);
+    lua_pop(L, 2); /* the metatable's copy, the count */
     lua_getfield(L, -1, "methods");
     lua_getfield(L, -2, "getters");
     lua_pushcclosure(L, m_index, 2);
@@ -1496,12 +1553,6 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
     lua_getfield(L, -2, "getters");
     lua_pushcclosure(L, m_newindex, 2);
     lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, m_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, m_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, m_tostring);
-    lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "iscard.ISCard");
     lua_setfield(L, -2, "__metatable");
   }

@@ -24,7 +24,7 @@ local cmdm = require "iscard.cmd"
 local transaction = require "iscard.transaction"
 
 local format, char, byte, floor = string.format, string.char, string.byte, math.floor
-local engine, states = transaction._engine, cmdm._states
+local channel_transaction, states = transaction.channel_transaction, cmdm.internal.states
 
 local M = {}
 
@@ -94,7 +94,7 @@ function Channel:Transaction(cmd, opts)
     check_cla(s.cla, st.number, "CLA")
     if s.alt_cla then check_cla(s.alt_cla, st.number, "AlternateClassId") end
   end
-  return engine(nil, st.card, cmd, opts, st.card_options[st.card], self, 2, st.wire)
+  return channel_transaction(st.transmit, st.card, cmd, opts, self, st.wire)
 end
 
 -- MANAGE CHANNEL close, sent on the channel itself. Never raises.
@@ -146,9 +146,9 @@ meta.__index = function(self, k)
 end
 
 -- Makes the channel object for channel `number` of `card`.
-local function new(card, number, card_options)
+local function new(card, number)
   local self = {}
-  local st = { card = card, number = number, card_options = card_options }
+  local st = { card = card, number = number, transmit = card.transmit }
   st.wire_cla = assert(M.cla(0, number))
   -- every APDU the engine sends: the channel into its CLA (checked before
   -- sending by Transaction; a follow-up's CLA derives from a checked one)
@@ -173,10 +173,9 @@ end
 -- channel through `ISCard:Transaction`). `card:open_channel()` calls this.
 -- @param card an attached ISCard
 -- @int[opt] number the channel to open (1..19); by default the card chooses
--- @tparam table card_options the cards' Transaction defaults (by card)
 -- @return[1] the channel
 -- @return[2] nil, message, code
-function M.open(card, number, card_options)
+function M.open(card, number)
   if number ~= nil then number = util.int(number, "open_channel: channel", M.MIN, M.MAX) end
   local cmd = cmdm.new()
   cmd:BuildCmd(0x00, 0x70, 0x00, number or 0, nil, number == nil and 1 or nil)
@@ -194,7 +193,7 @@ function M.open(card, number, card_options)
         #data > 0 and util.tohex(data, " ") or "no data")
     end
   end
-  return new(card, number, card_options)
+  return new(card, number)
 end
 
 return M

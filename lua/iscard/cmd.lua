@@ -178,12 +178,11 @@ local function new_state()
   }
 end
 
+-- The one writer of a whole command: replaces it by checked fields (data a
+-- string, never nil) and clears the reply. BuildCmd, Apdu, Encapsulate,
+-- Clear and the builders of iscard.iso7816 all come here.
 local function set_command(s, cla, ins, p1, p2, data, le, ext)
-  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext = true, cla, ins, p1, p2, data, le, ext
-  s.apdu = nil
-end
-
-local function clear_reply(s)
+  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, ext, nil
   s.reply, s.reply_nad = "", nil
 end
 
@@ -240,7 +239,6 @@ function setters.Apdu(s, v, k)
   if v == "" or v == nil then
     set_command(s, 0, 0, 0, 0, "", nil, false)
     s.built = false
-    clear_reply(s)
     return
   end
   if type(v) ~= "string" then
@@ -248,8 +246,7 @@ function setters.Apdu(s, v, k)
   end
   local cla, ins, p1, p2, data, le, ext = parse(v)
   if not cla then error(format("%s.%s: %s", NAME, k, ins), 3) end
-  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, ext, nil
-  s.reply, s.reply_nad = "", nil
+  set_command(s, cla, ins, p1, p2, data, le, ext)
 end
 
 --- Length of the command APDU in bytes (0 when none was built). Read-only.
@@ -429,8 +426,7 @@ function methods:BuildCmd(cla, ins, p1, p2, data, le)
     data = util.bytes(data, "BuildCmd: data", M.MAX_NC)
   end
   if le ~= nil then le = byte_of[le] or int_in(le, 0, M.MAX_NE) or util.int(le, "BuildCmd: Le", 0, M.MAX_NE) end
-  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, false, nil
-  s.reply, s.reply_nad = "", nil
+  set_command(s, cla, ins, p1, p2, data, le, false)
   return self
 end
 
@@ -468,7 +464,6 @@ function methods:Encapsulate(apdu, apdu_type)
   end
   local le = (d.case == 2 or d.case == 4) and 0 or nil
   set_command(s, s.alt_cla or M.transport_cla(d.cla), 0xC2, 0, 0, apdu, le, false)
-  clear_reply(s)
   return self
 end
 
@@ -540,23 +535,31 @@ function mt.__tostring(obj)
 end
 
 -- ===========================================================================
--- For iscard.transaction and iscard.iso7816 only (not part of the API): the
--- state of each object, and the pieces they need without the checks of the
--- public members, which their callers have already made.
-
-M._states = states
-M._apdu_of = apdu_of
-M._encode = encode
-M._is_extended = is_extended
-
--- Replaces the command of ISCardCmd `c` by checked fields (data a string,
--- never nil) and clears the reply, as BuildCmd does; returns `c`.
-function M._set(c, cla, ins, p1, p2, data, le)
-  local s = states[c]
-  s.built, s.cla, s.ins, s.p1, s.p2, s.data, s.le, s.ext, s.apdu = true, cla, ins, p1, p2, data, le, false, nil
-  s.reply, s.reply_nad = "", nil
-  return c
-end
+-- The internal interface, `cmd.internal`: for the modules of iscard that
+-- work on ISCardCmds below their public members (iscard.transaction,
+-- iscard.iso7816, iscard.channel). Not part of the API. Their callers have
+-- checked every value already, so nothing here checks again.
+--
+-- * `states[c]`: the state of ISCardCmd `c`, nil for any other value. Read
+--   `built`, `cla`, `ins`, `p1`, `p2`, `data`, `le`, `nad`, `alt_cla`,
+--   `reply`; the one field written outside this file is `reply`, where
+--   a Transaction stores what the card answered.
+-- * `set(c, cla, ins, p1, p2, data, le)`: replaces the command of `c` and
+--   clears its reply, as BuildCmd does; returns `c`.
+-- * `apdu(s)`: the bytes of the command in state `s`, encoded once and kept.
+-- * `is_extended(s)`: whether that command takes the extended form.
+-- * `encode(cla, ins, p1, p2, data, le, ext)`: the bytes of a command made
+--   of these fields (the engine's follow-ups and chained parts).
+M.internal = {
+  states = states,
+  set = function(c, cla, ins, p1, p2, data, le)
+    set_command(states[c], cla, ins, p1, p2, data, le, false)
+    return c
+  end,
+  apdu = apdu_of,
+  is_extended = is_extended,
+  encode = encode,
+}
 
 --- Make an empty ISCardCmd (no command, no reply, Nad 0, AlternateClassId unset).
 -- @treturn iscard.ISCardCmd

@@ -133,6 +133,13 @@ LAZY.part10 = { "iscard.part10" }
 -- @table attributes
 LAZY.attributes = { "iscard.attributes", "map" }
 
+--- Change the default options of every Transaction: `iscard.set_defaults{check
+-- = true}` (`iscard.transaction.set_defaults`, which documents it).
+-- @function set_defaults
+-- @tparam table t options
+-- @treturn table the previous defaults
+LAZY.set_defaults = { "iscard.transaction", "set_defaults" }
+
 --- Checks the object is an ISCard or has an integer `Context` (a monitor)
 -- and asks PC/SC whether that context is still valid (`iscard.reader.is_valid`).
 -- @function is_valid
@@ -167,47 +174,14 @@ M.tohex = util.tohex
 
 local methods = core.methods
 
--- Per-card Transaction defaults set with options(); weak keys, so they go
--- with the card.
-local card_options = setmetatable({}, { __mode = "k" })
-
--- iscard.transaction (and iscard.cmd with it) is loaded by the first
--- options or Transaction call.
-local transaction, engine
-local function load_transaction()
-  transaction = require "iscard.transaction"
-  engine = transaction._engine
-  return engine
-end
-
--- ISCard:options(opts) and ISCard:Transaction(cmd [, opts]), documented
--- with the other members of ISCard in src/iscard_core.c.
-
--- Sets this card's default Transaction options (see `Transaction`).
--- Later calls merge into the earlier ones; `false` switches a feature off.
-function methods.options(self, opts)
-  if type(opts) ~= "table" then util.misuse("options: table expected, got %s", type(opts)) end
-  if not transaction then load_transaction() end
-  local mine = card_options[self]
-  if mine then
-    transaction._forget(mine) -- its checked merge is cached; it changes now
-  else
-    mine = {}
+-- ISCard:Transaction and ISCard:options (lua/iscard/transaction.lua, which
+-- documents them): until the first call of either, each name holds a stub
+-- that lets iscard.transaction install both and calls the real one.
+for _, name in ipairs({ "Transaction", "options" }) do
+  methods[name] = function(...)
+    require("iscard.transaction").install(methods)
+    return methods[name](...)
   end
-  for k, v in pairs(opts) do mine[k] = v end
-  card_options[self] = mine
-  return self
-end
-
--- Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd.
--- Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
--- Le, chains long commands where needed (all switchable, see README).
--- A status word other than 9000 is not a failure. The card's transmit is
--- called as `self:transmit(apdu)`; the card's defaults are merged with
--- `opts` there (and, when `opts` is nil, checked once per options call).
--- A tail call, so that misuse errors point at the caller's line.
-function methods.Transaction(self, cmd, opts)
-  return (engine or load_transaction())(nil, self, cmd, opts, card_options[self], self, 2)
 end
 
 -- ---------------------------------------------------------------------------
@@ -255,7 +229,7 @@ M.reader_groups = core.reader_groups
 -- channel's Transaction puts its number in every CLA (iscard.channel).
 -- Documented with the other members of ISCard in src/iscard_core.c.
 function methods.open_channel(self, number)
-  return M.channel.open(self, number, card_options)
+  return M.channel.open(self, number)
 end
 
 return M

@@ -42,11 +42,11 @@ local states = setmetatable({}, { __mode = "k" })
 -- with '.' says so) and `build`. The checks try a table lookup first
 -- (`byte_of`, `ne_of`: the accepted values, as integers) and call util's
 -- checks only when that misses, for their messages; `build` fills the
--- ISCardCmd through cmd.lua's `_set`, since everything `BuildCmd` would
--- check is checked here.
+-- ISCardCmd through cmd.lua's internal `set`, since everything `BuildCmd`
+-- would check is checked here.
 local byte_of = util.byte_of
 local ne_of = util.int_table(0, 256) -- the Ne of a short APDU, and 0
-local cmd_states, set = cmdm._states, cmdm._set
+local cmd_states, set = cmdm.internal.states, cmdm.internal.set
 
 -- The object's CLA; raises unless self is an ISCardISO7816.
 local function cla_of(self, m)

@@ -73,49 +73,14 @@ M.meanings = {
   ["9xxx"] = "application-specific status",
 }
 
-local cmd_states = cmd._states
-local sbyte = string.byte
-
 -- Level 3 blames the caller of the public function that called to_sw.
 local function to_sw(x, what)
   if type(x) == "number" then
     local sw = util.int(x, what, 0, 0xFFFF, 3) -- not a tail call: levels count this frame
     return sw
   end
-  local s = cmd_states[x]
-  if s then -- an ISCardCmd: its ReplyStatus, nil when it has no reply yet
-    local r = s.reply
-    if #r < 2 then return nil end
-    local sw1, sw2 = sbyte(r, -2, -1)
-    return sw1 * 256 + sw2
-  end
+  if cmd.is(x) then return x.ReplyStatus end -- nil while it has no reply
   error(format("%s: status word (integer) or iscard.ISCardCmd expected, got %s", what, util.describe(x)), 3)
-end
-
--- One entry per status word seen (up to MAX_ENTRIES of them): the integer,
--- its keys in `meanings` from the most specific ("6A82", "6A8x", "6Axx",
--- "6xxx"), and the last text made from a string meaning or one of the
--- shipped functions (`m`, `arg`, `text`), reused while `meanings` still
--- gives that meaning at the same key. `entries` is indexed by
--- the caller's number, so a float with an integral value finds its entry.
-local MAX_ENTRIES = 4096
--- The functions in `meanings` as shipped: their text depends on the status
--- word alone, so it can be kept like a string's.
-local builtin = {}
-for _, m in pairs(M.meanings) do
-  if type(m) == "function" then builtin[m] = true end
-end
-local entries, n_entries = {}, 0
-
-local function entry(sw)
-  local e = entries[sw]
-  if e then return e end
-  local h = format("%04X", sw)
-  e = { h, h:sub(1, 3) .. "x", h:sub(1, 2) .. "xx", h:sub(1, 1) .. "xxx", sw = sw }
-  if n_entries < MAX_ENTRIES then
-    entries[sw], n_entries = e, n_entries + 1
-  end
-  return e
 end
 
 --- Meaning of a status word, without the hex prefix.
@@ -124,48 +89,24 @@ end
 function M.meaning(sw)
   sw = util.int(sw, "sw.meaning", 0, 0xFFFF)
   local t = M.meanings
-  local e = entry(sw)
-  local m, arg = t[e[1]], nil
-  if m == nil then m, arg = t[e[2]], sw % 0x10 end
-  if m == nil then m, arg = t[e[3]], sw % 0x100 end
-  if m == nil then m, arg = t[e[4]], nil end
+  local h = format("%04X", sw)
+  local m, arg = t[h], nil
+  if m == nil then m, arg = t[h:sub(1, 3) .. "x"], sw % 0x10 end
+  if m == nil then m, arg = t[h:sub(1, 2) .. "xx"], sw % 0x100 end
+  if m == nil then m, arg = t[h:sub(1, 1) .. "xxx"], nil end
   if m == nil then return "unknown status word" end
   if type(m) == "function" then return m(arg) end
   return m
 end
-local meaning = M.meaning
 
 --- `"6A82: checking error: file or application not found"`.
 -- @tparam integer|iscard.ISCardCmd x a status word, or a command whose
 --   ReplyStatus is used
 -- @treturn string ("no reply" when the command has none)
 function M.text(x)
-  local e = entries[x]
-  local sw
-  if e then
-    sw = e.sw
-  else
-    sw = to_sw(x, "sw.text")
-    if sw == nil then return "no reply" end
-    e = entry(sw)
-  end
-  if M.meaning ~= meaning then return format("%04X: %s", sw, M.meaning(sw)) end -- replaced: use it
-  -- M.meaning, with the keys of the entry
-  local t = M.meanings
-  local m, arg = t[e[1]], nil
-  if m == nil then m, arg = t[e[2]], sw % 0x10 end
-  if m == nil then m, arg = t[e[3]], sw % 0x100 end
-  if m == nil then m, arg = t[e[4]], nil end
-  if m == nil then m = "unknown status word" end
-  if m == e.m and arg == e.arg then return e.text end -- as last time
-  local text, keep
-  if type(m) == "function" then
-    text, keep = format("%04X: %s", sw, m(arg)), builtin[m]
-  else
-    text, keep = format("%04X: %s", sw, m), type(m) == "string"
-  end
-  if keep then e.m, e.arg, e.text = m, arg, text end
-  return text
+  local sw = to_sw(x, "sw.text")
+  if sw == nil then return "no reply" end
+  return format("%04X: %s", sw, M.meaning(sw))
 end
 
 --- Class of a status word, from SW1: "success" (9000, 61xx), "warning"

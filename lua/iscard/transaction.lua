@@ -3,6 +3,10 @@
 -- GET RESPONSE after `61xx`, a resend with the right Le after `6Cxx`, command
 -- chaining for long data, and an APDU trace. Pure Lua; PC/SC is reached only
 -- through the `transmit` function it is given.
+--
+-- Options are checked once, when they are set: the library's defaults by
+-- `iscard.set_defaults`, a card's by `card:options`, a call's own by the
+-- call. A Transaction without options of its own checks nothing again.
 -- @module iscard.transaction
 
 local util = require "iscard.util"
@@ -10,7 +14,8 @@ local cmdm = require "iscard.cmd"
 local swm = require "iscard.sw"
 
 local format, concat, sbyte = string.format, table.concat, string.byte
-local states, apdu_of, encode, is_extended = cmdm._states, cmdm._apdu_of, cmdm._encode, cmdm._is_extended
+local internal = cmdm.internal
+local states, apdu_of, encode, is_extended = internal.states, internal.apdu, internal.encode, internal.is_extended
 
 local M = {}
 
@@ -20,104 +25,141 @@ M.MIN_CAPDU = 4
 -- (the longest ISO APDU is 65544 bytes).
 M.MAX_CAPDU = 65548
 
---- Default options of `run` (see there). Callers merging their own defaults
--- may copy this table; `run` never modifies it.
--- @table defaults
-M.defaults = {
-  get_response = true,
-  fix_le = true,
-  max_exchanges = 300,
-  chaining = "auto",
-  chain_size = 255,
-  extended = true,
-  trace = nil,
-  trace_pins = false,
-  check = false,
-}
+-- ===========================================================================
+-- Options
 
--- INS bytes whose data field carries a PIN or other reference data.
--- VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER are the obvious ones;
--- their odd-INS forms and ENABLE/DISABLE VERIFICATION REQUIREMENT carry
--- verification data as well.
-local SECRET_INS = {
-  [0x20] = true, [0x21] = true, -- VERIFY
-  [0x24] = true, [0x25] = true, -- CHANGE REFERENCE DATA
-  [0x2C] = true,                -- RESET RETRY COUNTER
-  [0x26] = true, [0x28] = true, -- DISABLE / ENABLE VERIFICATION REQUIREMENT
-}
-
-local function is_secret(ins, data)
-  if SECRET_INS[ins] then return true end
-  -- an ENVELOPE carrying such a command hides the PIN one level down
-  return (ins == 0xC2 or ins == 0xC3) and #data >= 2 and SECRET_INS[data:byte(2)] == true
+-- (util's checks take the level as seen from their caller; the results go
+-- through a local: a tail call would take a frame out of the count)
+local function boolean(default)
+  return { default = default, check = function(v, what, lvl)
+    local b = util.bool(v, what, default, lvl)
+    return b
+  end }
 end
 
-local option_checks = {
-  get_response = "boolean", fix_le = "boolean", extended = "boolean",
-  trace_pins = "boolean", check = "boolean",
+local function integer(default, lo, hi)
+  return { default = default, check = function(v, what, lvl)
+    local i = util.int(v, what, lo, hi, lvl)
+    return i
+  end }
+end
+
+-- Every option, once: its default and its check, which returns the value to
+-- use or raises (`what` names the option, `lvl` is given to error()).
+-- Adding an option is an entry here, a line in the documentation of `run`
+-- and its use in the engine. `false` for `trace` means no trace, so that a
+-- call or a card can switch off a trace set below it.
+local OPTIONS = {
+  get_response = boolean(true),
+  fix_le = boolean(true),
+  max_exchanges = integer(300, 0, util.MAX_INTEGER),
+  extended = boolean(true),
+  chaining = { default = "auto", check = function(v, what, lvl)
+    if v == "auto" or v == true or v == false then return v end
+    error(format('%s: "auto", true or false expected, got %s', what, util.describe(v)), lvl)
+  end },
+  chain_size = integer(255, 1, 255),
+  trace = { default = nil, check = function(v, what, lvl)
+    if v == false then return nil end
+    if type(v) ~= "function" then error(format("%s: function expected, got %s", what, util.describe(v)), lvl) end
+    return v
+  end },
+  trace_pins = boolean(false),
+  check = boolean(false),
 }
 
--- Checks `opts` and returns the complete options: a new table, never
--- modified afterwards (it may be cached). `lvl` is the level its errors
--- blame, as given to error() here: options <- engine <- the caller of
--- run or of ISCard:Transaction. Messages are built only on failure.
-local function options(opts, lvl)
-  if opts == nil then opts = {} end
+-- Checks the options table `opts` (nil or a table) and returns the checked
+-- options: `opts` over `base` (checked options) in a new table that is never
+-- changed afterwards, or `base` itself when `opts` is nil. `who` is the
+-- function the user called, for the messages; `lvl` is given to error().
+-- `plain` says whether a command may take the plain path of the engine.
+local function checked(base, opts, who, lvl)
+  if opts == nil then return base end
   if type(opts) ~= "table" then
-    error("Transaction: options table or nil expected, got " .. util.describe(opts), lvl)
+    error(format("%s: options table or nil expected, got %s", who, util.describe(opts)), lvl)
   end
-  local defaults = M.defaults
   for k in pairs(opts) do
-    if defaults[k] == nil and k ~= "trace" then
-      error(format("Transaction: unknown option '%s'", tostring(k)), lvl)
-    end
+    if OPTIONS[k] == nil then error(format("%s: unknown option '%s'", who, tostring(k)), lvl) end
   end
   local o = {}
-  for k, default in pairs(defaults) do
+  for k, option in pairs(OPTIONS) do
     local v = opts[k]
-    if v == nil then v = default end
-    o[k] = v
-    if option_checks[k] and v ~= nil and type(v) ~= "boolean" then
-      util.bool(v, "Transaction: option " .. k, default, lvl) -- raises
-    end
+    if v == nil then o[k] = base[k] else o[k] = option.check(v, who .. ": option " .. k, lvl + 1) end
   end
-  o.max_exchanges = util.int(o.max_exchanges, "Transaction: option max_exchanges", 0, util.MAX_INTEGER, lvl)
-  o.chain_size = util.int(o.chain_size, "Transaction: option chain_size", 1, 255, lvl)
-  if o.chaining ~= "auto" and o.chaining ~= true and o.chaining ~= false then
-    error("Transaction: option chaining: \"auto\", true or false expected, got " .. util.describe(o.chaining), lvl)
-  end
-  o.trace = opts.trace
-  if o.trace ~= nil and type(o.trace) ~= "function" then
-    error("Transaction: option trace: function expected, got " .. util.describe(o.trace), lvl)
-  end
+  o.plain = o.trace == nil and o.extended and o.chaining ~= true
   return o
 end
 
--- A card's default options (ISCard:options) with a call's options over
--- them; `trace = false` in either switches the card's trace off.
-local function merge(card_opts, opts)
-  local merged = {}
-  for k, v in pairs(card_opts) do merged[k] = v end
-  for k, v in pairs(opts or {}) do merged[k] = v end
-  if merged.trace == false then merged.trace = nil end
-  return merged
+-- The defaults in force (checked), and each card's: the options given to
+-- `card:options` so far (`card_own`, as given) and those over the defaults,
+-- checked (`card_checked`). Weak keys: they go with the card.
+local defaults
+do
+  local shipped = {}
+  for k, option in pairs(OPTIONS) do shipped[k] = option.default end
+  defaults = checked(shipped, {}, "defaults", 2)
 end
-
--- Checked options are cached for the calls that give none: `default_o` for
--- run(..., nil) and ISCard:Transaction(cmd) on a card without defaults,
--- `card_o[t]` for a card whose defaults table is t (ISCard:options calls
--- `forget(t)` when it changes t). Both hold only while M.defaults is the
--- table, with the values, they were checked against: `snap_*` (its `trace`
--- is never used, and keys other than the known ones only make options
--- known, which is looked up afresh whenever a call gives options).
 local weak_keys = { __mode = "k" }
-local default_o, card_o = nil, setmetatable({}, weak_keys)
-local snap_d, snap_gr, snap_fl, snap_me, snap_ch, snap_cs, snap_ex, snap_tp, snap_ck
+local card_own, card_checked = setmetatable({}, weak_keys), setmetatable({}, weak_keys)
 
-local function snapshot(d)
-  snap_d, snap_gr, snap_fl, snap_me, snap_ch = d, d.get_response, d.fix_le, d.max_exchanges, d.chaining
-  snap_cs, snap_ex, snap_tp, snap_ck = d.chain_size, d.extended, d.trace_pins, d.check
+-- The options `o` as a plain table.
+local function copy(o)
+  local t = {}
+  for k in pairs(OPTIONS) do t[k] = o[k] end
+  return t
 end
+
+--- The defaults of the options of `run` and `ISCard:Transaction`, read-only:
+-- `iscard.transaction.defaults.max_exchanges` is 300 until
+-- `iscard.set_defaults` changes it, and assigning to a field raises.
+-- (Lua 5.1 and LuaJIT cannot list it with `pairs`; `iscard.set_defaults{}`
+-- returns a copy on every Lua.)
+-- @table defaults
+M.defaults = setmetatable({}, {
+  __index = function(_, k) return OPTIONS[k] and defaults[k] end,
+  __newindex = function(_, k)
+    error(format("iscard.transaction.defaults is read-only: use iscard.set_defaults{%s = ...}", tostring(k)), 2)
+  end,
+  __pairs = function() return next, copy(defaults), nil end,
+})
+
+--- Change the default options of every Transaction (`iscard.set_defaults`).
+-- The options in `t` replace the current defaults, the others stay; `trace
+-- = false` removes a default trace. `t` is checked as a whole before
+-- anything changes, and the options of every card are merged over the new
+-- defaults at once.
+-- @tparam table t options, as listed at `run`
+-- @treturn table the previous defaults: `set_defaults(previous)` restores them
+-- @raise for an unknown option or a bad value
+function M.set_defaults(t)
+  if type(t) ~= "table" then error("set_defaults: table expected, got " .. util.describe(t), 2) end
+  local previous = copy(defaults)
+  if previous.trace == nil then previous.trace = false end -- so that it restores "no trace"
+  defaults = checked(defaults, t, "set_defaults", 3)
+  for card, own in pairs(card_own) do card_checked[card] = checked(defaults, own, "options", 3) end
+  return previous
+end
+
+--- Set this card's default `Transaction` options (`ISCard:options`). Later
+-- calls merge into the earlier ones; `false` switches a feature off, and
+-- `trace = false` the card's trace. Checked here, once: a bad option raises
+-- and leaves the card's options as they were.
+-- @function ISCard:options
+-- @tparam table opts options, as listed at `run` (e.g. `{check = true, trace = print}`)
+-- @return the card
+-- @raise for an unknown option or a bad value
+local function options(self, opts)
+  if type(opts) ~= "table" then error("options: table expected, got " .. type(opts), 2) end
+  local own = {}
+  for k, v in pairs(card_own[self] or own) do own[k] = v end
+  for k, v in pairs(opts) do own[k] = v end
+  card_checked[self] = checked(defaults, own, "options", 3)
+  card_own[self] = own
+  return self
+end
+
+-- ===========================================================================
+-- The engine
 
 -- Hex for the trace, with the data field shown as "**" per byte when masked.
 -- Returns the bytes to hand to the trace function and their hex.
@@ -149,67 +191,113 @@ local function short_le(le)
   return le
 end
 
--- Everything after the first exchange when it is not the plain case:
--- chaining, a trace, a command to re-encode, 61xx/6Cxx follow-ups. Raises
--- only errors that do not depend on the caller's level (the misuse checks
--- are done by `engine`). `first_reply`: the reply engine already got for
--- the command as built (exchange 1), or nil.
-local function general(transmit, card, cmd, s, o, apdu, chain, success, first_reply, wire)
+-- INS bytes whose data field carries a PIN or other reference data.
+-- VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER are the obvious ones;
+-- their odd-INS forms and ENABLE/DISABLE VERIFICATION REQUIREMENT carry
+-- verification data as well.
+local SECRET_INS = {
+  [0x20] = true, [0x21] = true, -- VERIFY
+  [0x24] = true, [0x25] = true, -- CHANGE REFERENCE DATA
+  [0x2C] = true,                -- RESET RETRY COUNTER
+  [0x26] = true, [0x28] = true, -- DISABLE / ENABLE VERIFICATION REQUIREMENT
+}
+
+local function is_secret(ins, data)
+  if SECRET_INS[ins] then return true end
+  -- an ENVELOPE carrying such a command hides the PIN one level down
+  return (ins == 0xC2 or ins == 0xC3) and #data >= 2 and SECRET_INS[data:byte(2)] == true
+end
+
+-- One exchange, and the one place where what a transmit function returned
+-- is checked, for the plain path and the general engine alike.
+-- `transmit(target, apdu)` returns the reply and, when it knows it, the
+-- status word (ISCard's transmit does), or nil, message, code. Returns the
+-- reply and its status word, or nil, message, code. With `trace`, the APDU
+-- and what came back are traced as exchange number `n` (the other
+-- arguments go into the trace's info).
+local function exchange(transmit, target, apdu, trace, reason, n, masked, part, parts)
+  if trace then
+    local b, hex = shown(apdu, masked)
+    trace("send", b, { reason = reason, exchange = n, part = part, parts = parts, masked = masked or false,
+      hex = hex })
+  end
+  local r, sw, code = transmit(target, apdu)
+  if sw ~= nil and r ~= nil and trace == nil then return r, sw end -- a reply and its status word
+  if r == nil then
+    if sw == nil then error("Transaction: transmit returned nil without an error message") end
+    if trace then trace("error", "", { reason = reason, exchange = n, error = sw, code = code, hex = "" }) end
+    return nil, sw, code
+  end
+  if type(r) ~= "string" then
+    error("Transaction: transmit must return a string or nil, got " .. util.describe(r))
+  end
+  local len = #r
+  if sw == nil and len >= 2 then sw = sbyte(r, -2) * 256 + sbyte(r, -1) end
+  if trace then
+    trace("recv", r, { reason = reason, exchange = n, part = part, parts = parts, masked = false,
+      hex = util.tohex(r, " "), sw = sw })
+  end
+  if len < 2 then
+    return util.failure("ISCARD_E_MALFORMED_RESPONSE",
+      "reply of %d byte%s to INS %s (a response APDU needs at least SW1 SW2)",
+      len, len == 1 and "" or "s", describe_ins(apdu))
+  end
+  return r, sw
+end
+
+-- A user's transmit(apdu) as the engine calls it: its reply alone, so that
+-- its status word is read by `exchange`, never taken from the function.
+local function call(f, apdu)
+  local r, msg, code = f(apdu)
+  if r ~= nil then return r end
+  return nil, msg, code
+end
+
+-- Everything but the plain case: chaining, a trace, a command to re-encode,
+-- a channel's `wire`, 61xx/6Cxx follow-ups. `first`, `first_sw`: the reply
+-- the plain path already got for the command as built (exchange 1), or nil.
+-- `lvl` is given to error() for misuse, found before anything is sent.
+local function general(transmit, target, s, o, success, lvl, wire, first, first_sw)
   local cla, ins, p1, p2, data, le = s.cla, s.ins, s.p1, s.p2, s.data, s.le
   local nc = #data
+  local chaining = o.chaining
+  local chain = (chaining == true and nc > o.chain_size) or (chaining == "auto" and nc > 255 and not o.extended)
+  if chain then
+    -- cla & 0x80 (proprietary) or cla & 0x10 (chaining bit)
+    if cla >= 0x80 or cla % 0x20 >= 0x10 then
+      error(format("Transaction: cannot chain CLA %02X: the chaining bit 10 belongs to inter-industry classes"
+        .. " and must not be set already", cla), lvl)
+    end
+  elseif nc > 255 and not o.extended then
+    error(format("Transaction: %d bytes of command data need extended length or command chaining,"
+      .. " and both are switched off", nc), lvl)
+  end
   local trace, secret = o.trace, not o.trace_pins and is_secret(ins, data)
-  if first_reply == nil then
+  if first == nil then
     s.reply = "" -- a failure below must not leave the previous reply behind
   end
 
-  local exchanges = first_reply and 1 or 0
-  local function exchange(bytes, reason, masked, part, parts)
+  local exchanges = first and 1 or 0
+  local function send(bytes, reason, masked, part, parts)
     if wire then bytes = wire(bytes) end
     if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
       error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
     end
     exchanges = exchanges + 1
-    if trace then
-      local b, hex = shown(bytes, masked)
-      trace("send", b, { reason = reason, exchange = exchanges, part = part, parts = parts,
-        masked = masked or false, hex = hex })
-    end
-    local r, msg, code
-    if transmit == nil then r, msg, code = card:transmit(bytes) else r, msg, code = transmit(bytes) end
-    if r == nil then
-      if msg == nil then error("Transaction: transmit returned nil without an error message") end
-      if trace then
-        trace("error", "", { reason = reason, exchange = exchanges, error = msg, code = code, hex = "" })
-      end
-      return nil, msg, code
-    end
-    if type(r) ~= "string" then
-      error("Transaction: transmit must return a string or nil, got " .. util.describe(r))
-    end
-    if trace then
-      trace("recv", r, { reason = reason, exchange = exchanges, part = part, parts = parts, masked = false,
-        hex = util.tohex(r, " "), sw = #r >= 2 and r:byte(-2) * 256 + r:byte(-1) or nil })
-    end
-    if #r < 2 then
-      return util.failure("ISCARD_E_MALFORMED_RESPONSE",
-        "reply of %d byte%s to INS %s (a response APDU needs at least SW1 SW2)",
-        #r, #r == 1 and "" or "s", describe_ins(bytes))
-    end
-    return r
+    return exchange(transmit, target, bytes, trace, reason, exchanges, masked, part, parts)
   end
 
   local collected = {} -- response data, in arrival order
   local last          -- fields of the APDU sent last, for a 6Cxx resend
-  local reply, msg, code
+  local reply, sw, code
   if chain then
     local size = o.chain_size
     local parts = math.ceil(nc / size)
     for i = 1, parts - 1 do
-      -- cla | 0x10: the chaining bit, known to be clear (checked by engine)
+      -- cla | 0x10: the chaining bit, known to be clear (checked above)
       local piece = encode(cla + 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
-      reply, msg, code = exchange(piece, "chain", secret, i, parts)
-      if not reply then return nil, msg, code end
-      local sw = reply:byte(-2) * 256 + reply:byte(-1)
+      reply, sw, code = send(piece, "chain", secret, i, parts)
+      if not reply then return nil, sw, code end
       if sw ~= 0x9000 then
         s.reply = concat(collected) .. reply
         return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",
@@ -223,23 +311,24 @@ local function general(transmit, card, cmd, s, o, apdu, chain, success, first_re
     last = { cla = cla, data = data, le = le, masked = secret, reason = "command" }
   end
   last.ins, last.p1, last.p2 = ins, p1, p2
-  if first_reply then
-    reply = first_reply
+  if first then
+    reply, sw = first, first_sw
   else
     -- the command as the caller built it goes out byte for byte when it can
-    local first = apdu
+    local apdu = apdu_of(s)
     if chain or (not o.extended and is_extended(s)) then
       last.le = short_le(le)
-      first = encode(last.cla, ins, p1, p2, last.data, last.le)
+      apdu = encode(last.cla, ins, p1, p2, last.data, last.le)
     end
-    reply, msg, code = exchange(first, last.reason, last.masked, last.part, last.parts)
-    if not reply then return nil, msg, code end
+    reply, sw, code = send(apdu, last.reason, last.masked, last.part, last.parts)
+    if not reply then return nil, sw, code end
   end
 
   local gr_cla = s.alt_cla or cmdm.transport_cla(cla)
   local followups = 0
   while true do
-    local sw1, sw2 = reply:byte(-2, -1)
+    local sw2 = sw % 256
+    local sw1 = (sw - sw2) / 256
     local n = sw2 == 0 and 256 or sw2
     local nxt
     if sw1 == 0x6C and o.fix_le then
@@ -256,124 +345,49 @@ local function general(transmit, card, cmd, s, o, apdu, chain, success, first_re
     if followups >= o.max_exchanges then
       s.reply = concat(collected) .. reply:sub(-2)
       return util.failure("ISCARD_E_CHAIN_TOO_LONG",
-        "gave up after %d automatic GET RESPONSE/Le exchanges (max_exchanges), last status %02X%02X",
-        followups, sw1, sw2)
+        "gave up after %d automatic GET RESPONSE/Le exchanges (max_exchanges), last status %04X",
+        followups, sw)
     end
     followups = followups + 1
     last = nxt
-    reply, msg, code = exchange(encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le),
-      nxt.reason, nxt.masked)
-    if not reply then return nil, msg, code end
+    reply, sw, code = send(encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le), nxt.reason, nxt.masked)
+    if not reply then return nil, sw, code end
   end
   collected[#collected + 1] = reply:sub(1, -3)
   s.reply = concat(collected) .. reply:sub(-2)
-  if o.check then
-    local ok, m, c = swm.check(cmd)
-    if not ok then return nil, m, c end
-  end
-  if success == nil then return true end
+  if o.check and sw ~= 0x9000 then return swm.check(sw) end
   return success
 end
 
--- run and ISCard:Transaction. `transmit(apdu)` is the raw exchange, or nil
--- to call `card:transmit(apdu)`; `card_opts` the card's defaults or nil.
--- `lvl` is the level misuse errors blame, as given to error() here: 2 when
--- tail-called by ISCard:Transaction, 3 when called by run. The common case
--- -- no options given (or cached ones), no trace, no chaining, the command
--- sent as built, a reply other than 61xx/6Cxx -- reads the command's state
--- directly, makes no table and no closure, and stores the reply as returned.
--- `wire(apdu) -> apdu`, when given, rewrites every APDU just before it is
--- traced and sent, follow-ups included: a logical channel puts its number
--- into the CLA there (iscard.channel), on the one code path.
-local function engine(transmit, card, cmd, opts, card_opts, success, lvl, wire)
-  local merged
-  if card_opts ~= nil and opts ~= nil then merged = merge(card_opts, opts) end
-  local s = states[cmd]
-  if not s then
-    error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), lvl)
-  end
-  local d = M.defaults
-  -- (snap_d is nil exactly when both caches are empty)
-  if snap_d ~= nil and (d ~= snap_d or d.get_response ~= snap_gr or d.fix_le ~= snap_fl or d.max_exchanges ~= snap_me
-      or d.chaining ~= snap_ch or d.chain_size ~= snap_cs or d.extended ~= snap_ex
-      or d.trace_pins ~= snap_tp or d.check ~= snap_ck) then
-    default_o, card_o, snap_d = nil, setmetatable({}, weak_keys), nil -- M.defaults changed
-  end
-  local o
-  if merged then
-    o = options(merged, lvl + 1)
-  elseif opts ~= nil then
-    o = options(opts, lvl + 1)
-  elseif card_opts == nil then
-    o = default_o
-    if o == nil then
-      o = options(nil, lvl + 1)
-      default_o = o
-      snapshot(d)
-    end
-  else
-    o = card_o[card_opts]
-    if o == nil then
-      o = options(merge(card_opts, nil), lvl + 1)
-      card_o[card_opts] = o
-      snapshot(d)
-    end
-  end
+-- run, ISCard:Transaction and a channel's Transaction, once the command
+-- (state `s`) and the options `o` are checked. `transmit(target, apdu)` is
+-- the raw exchange; `success` what to return on success; `lvl` is given to
+-- error() for misuse. The plain case -- options that allow it (no trace,
+-- `extended` on, no forced chaining), no `wire`, a reply other than a
+-- 61xx/6Cxx to follow up -- is one `exchange` of the command as built, its
+-- reply stored as it came: no table, no closure, no copy.
+local function engine(transmit, target, s, o, success, lvl, wire)
   if not s.built then
     error("Transaction: the ISCardCmd holds no command (build one with BuildCmd first)", lvl)
   end
-  local apdu = s.apdu or apdu_of(s)
   if s.nad ~= 0 then
     return util.failure("ISCARD_E_NAD_UNSUPPORTED",
       "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
   end
-
-  local nc, chaining = #s.data, o.chaining
-  local chain = (chaining == true and nc > o.chain_size)
-    or (chaining == "auto" and nc > 255 and not o.extended)
-  if chain then
-    -- cla & 0x80 (proprietary) or cla & 0x10 (chaining bit)
-    local cla = s.cla
-    if cla >= 0x80 or cla % 0x20 >= 0x10 then
-      error(format("Transaction: cannot chain CLA %02X: the chaining bit 10 belongs to inter-industry classes"
-        .. " and must not be set already", cla), lvl)
-    end
-  elseif nc > 255 and not o.extended then
-    error(format("Transaction: %d bytes of command data need extended length or command chaining,"
-      .. " and both are switched off", nc), lvl)
-  elseif o.trace == nil and (o.extended or not is_extended(s)) then
-    -- The plain case: one exchange of the APDU as built (4..65544 bytes,
-    -- within MIN_CAPDU..MAX_CAPDU by construction).
-    s.reply = "" -- a failure below must not leave the previous reply behind
-    if wire then apdu = wire(apdu) end
-    local r, msg, code
-    if transmit == nil then r, msg, code = card:transmit(apdu) else r, msg, code = transmit(apdu) end
-    if r == nil then
-      if msg == nil then error("Transaction: transmit returned nil without an error message") end
-      return nil, msg, code
-    end
-    if type(r) ~= "string" then
-      error("Transaction: transmit must return a string or nil, got " .. util.describe(r))
-    end
-    local n = #r
-    if n < 2 then
-      return util.failure("ISCARD_E_MALFORMED_RESPONSE",
-        "reply of %d byte%s to INS %s (a response APDU needs at least SW1 SW2)",
-        n, n == 1 and "" or "s", describe_ins(apdu))
-    end
-    local sw1 = sbyte(r, -2)
-    if (sw1 == 0x61 and o.get_response) or (sw1 == 0x6C and o.fix_le) then
-      return general(transmit, card, cmd, s, o, apdu, false, success, r, wire)
-    end
-    s.reply = r -- all the data and the status word: the reply as it came
-    if o.check then
-      local sw = sw1 * 256 + sbyte(r, -1)
-      if sw ~= 0x9000 then return swm.check(sw) end
-    end
-    if success == nil then return true end
-    return success
+  if not o.plain or wire then
+    local r, msg, code = general(transmit, target, s, o, success, lvl + 1, wire)
+    return r, msg, code -- not a tail call: general's errors blame our caller's caller on every Lua
   end
-  return general(transmit, card, cmd, s, o, apdu, chain, success, nil, wire)
+  s.reply = "" -- a failure below must not leave the previous reply behind
+  local r, sw, code = exchange(transmit, target, s.apdu or apdu_of(s))
+  if r == nil then return nil, sw, code end
+  -- 61xx with get_response, 6Cxx with fix_le: the general engine follows up
+  if sw >= 0x6100 and sw < 0x6D00 and (sw < 0x6200 and o.get_response or sw >= 0x6C00 and o.fix_le) then
+    return general(transmit, target, s, o, success, lvl + 1, nil, r, sw)
+  end
+  s.reply = r -- all the data and the status word: the reply as it came
+  if o.check and sw ~= 0x9000 then return swm.check(sw) end
+  return success
 end
 
 --- Send `cmd` and store the reply in it.
@@ -422,25 +436,67 @@ end
 -- @return[2] nil
 -- @treturn[2] string `"NAME: explanation"` (PC/SC's or ours)
 -- @treturn[2] integer the error code
-local function pass(...) return ... end
-
 function M.run(transmit, cmd, opts, success)
   if type(transmit) ~= "function" then
     error("Transaction: transmit function expected, got " .. util.describe(transmit), 2)
   end
-  -- not a tail call into engine: its errors blame level 3, our caller, on
-  -- every Lua (5.1 keeps no position for a frame a tail call replaced)
-  return pass(engine(transmit, nil, cmd, opts, nil, success, 3))
+  local s = states[cmd]
+  if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
+  local o = checked(defaults, opts, "Transaction", 3)
+  if success == nil then success = true end
+  -- not a tail call: engine's errors blame our caller on every Lua
+  local r, msg, code = engine(call, transmit, s, o, success, 3)
+  if r ~= nil then return r end
+  return nil, msg, code
 end
 
--- For iscard (init.lua) only, not part of the API. ISCard:Transaction is
--- `return _engine(nil, self, cmd, opts, card_defaults, self, 2)`, a tail
--- call, so that misuse errors blame its caller.
-M._engine = engine
+-- ===========================================================================
+-- For the modules of iscard (not part of the API)
 
--- ISCard:options changed the defaults table `t` of a card in place.
-function M._forget(t)
-  card_o[t] = nil
+--- Adds `Transaction` and `options` to the ISCard methods table `methods`
+-- (iscard's init.lua does), on `methods.transmit` as it is now. A table
+-- of methods for objects with a `transmit` of the same contract (reply and
+-- status word, or nil, message, code) can be given one as well.
+-- @tparam table methods
+-- @local
+function M.install(methods)
+  local transmit = methods.transmit
+
+  --- Send `cmd` to the attached card and store the reply in it
+  -- (`ISCard:Transaction`): `run` on the card's `transmit`, with the card's
+  -- options (`ISCard:options`) under `opts`. Returns the card on success,
+  -- so calls chain.
+  -- @function ISCard:Transaction
+  -- @tparam iscard.ISCardCmd cmd the command; receives the reply
+  -- @tparam[opt] table opts options for this call, as listed at `run`
+  -- @return[1] the card
+  -- @return[2] nil, message, code
+  -- @raise when not attached, for an empty command, or bad options
+  function methods.Transaction(self, cmd, opts)
+    local s = states[cmd]
+    if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
+    local o = card_checked[self] or defaults
+    if opts ~= nil then o = checked(o, opts, "Transaction", 3) end
+    local r, msg, code = engine(transmit, self, s, o, self, 3)
+    if r ~= nil then return r end
+    return nil, msg, code
+  end
+
+  methods.options = options
+end
+
+--- A channel's Transaction (iscard.channel): `ISCard:Transaction` on `card`
+-- through `transmit(card, apdu)`, every APDU passed through `wire` just
+-- before it is traced and sent; returns `success`. Misuse errors blame the
+-- caller of the caller.
+-- @local
+function M.channel_transaction(transmit, card, cmd, opts, success, wire)
+  local s = states[cmd]
+  if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 3) end
+  local o = checked(card_checked[card] or defaults, opts, "Transaction", 4)
+  local r, msg, code = engine(transmit, card, s, o, success, 4, wire)
+  if r ~= nil then return r end
+  return nil, msg, code
 end
 
 return M
