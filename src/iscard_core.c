@@ -80,7 +80,8 @@ typedef struct ISCard {
   int attached;    /* card is valid */
   int borrowed;    /* card came from AttachByHandle: never disconnect it */
   int locked;      /* we hold SCardBeginTransaction */
-  int lock_counted; /* that lock is counted in the state's lock count */
+  int lock_counted; /* that lock is counted in *locks */
+  int *locks;      /* this Lua state's count of recorded locks (set_lock) */
   DWORD share;     /* PC/SC share mode used at attach, reused by ReAttach */
   DWORD prefer;    /* PC/SC protocol mask asked for at attach */
   DWORD active;    /* PC/SC active protocol */
@@ -204,12 +205,10 @@ static lua_Integer protocol_to_com(DWORD p) {
 /* ------------------------------------------------------------------ */
 /* object state                                                        */
 
-/* Every function of the metatable (methods, getters, metamethods) has two
- * upvalues: the metatable itself, so that the type check of self compares
- * two pointers instead of looking the metatable up in the registry by
- * name, and the state's lock count (see set_lock). */
+/* Every function of the metatable (methods, getters, metamethods) has the
+ * metatable as its upvalue 1, so that the type check of self compares two
+ * pointers instead of looking the metatable up in the registry by name. */
 #define ISCARD_UV_MT lua_upvalueindex(1)
-#define ISCARD_UV_LOCKS lua_upvalueindex(2)
 
 static ISCard *to_card(lua_State *L) {
   ISCard *c = (ISCard *)lua_touserdata(L, 1);
@@ -292,22 +291,19 @@ static void push_locks(lua_State *L) {
   push_weak(L, ISCARD_LOCKS_KEY, "v");
 }
 
-/* How many ISCards of this Lua state have a lock recorded by set_lock: a
- * counter shared by the functions of the metatable (upvalue 2).  While it
- * is 0, which is nearly always, locked_elsewhere has nothing to look up and
- * a transmit pays nothing for the guard. */
-static int *lock_count(lua_State *L) {
-  return (int *)lua_touserdata(L, ISCARD_UV_LOCKS);
-}
+/* How many ISCards of this Lua state have a lock recorded by set_lock: an
+ * int in a userdata in the registry, which every ISCard points to (c->locks).
+ * While it is 0, which is nearly always, locked_elsewhere has nothing to
+ * look up and a transmit pays nothing for the guard. */
+#define ISCARD_LOCK_COUNT_KEY "iscard.lock_count"
 
 /* Records (obj_index != 0) or forgets (0) the lock c holds on its reader. */
 static void set_lock(lua_State *L, ISCard *c, int obj_index) {
-  int *count = lock_count(L);
   if (c->reader[0] == '\0') return;
   /* counted once however often it is recorded or forgotten */
-  if (count != NULL && c->lock_counted != (obj_index != 0)) {
+  if (c->lock_counted != (obj_index != 0)) {
     c->lock_counted = obj_index != 0;
-    *count += c->lock_counted ? 1 : -1;
+    *c->locks += c->lock_counted ? 1 : -1;
   }
   push_locks(L);
   if (obj_index != 0) {
@@ -331,8 +327,7 @@ static void set_lock(lua_State *L, ISCard *c, int obj_index) {
 static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
                             SCARDHANDLE h, const char *where) {
   const ISCard *holder;
-  const int *count = lock_count(L);
-  if (count != NULL && *count == 0) return 0; /* no lock recorded at all */
+  if (*c->locks == 0) return 0; /* no lock recorded at all */
   push_locks(L);
   lua_getfield(L, -1, reader);
   holder = (const ISCard *)luaL_testudata(L, -1, ISCARD_MT);
@@ -447,6 +442,9 @@ static int l_new(lua_State *L) {
   c->has_ctx = 0;
   forget_card(c);
   c->lock_counted = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_LOCK_COUNT_KEY);
+  c->locks = (int *)lua_touserdata(L, -1); /* made by luaopen, kept there */
+  lua_pop(L, 1);
   c->share = SCARD_SHARE_SHARED;
   c->prefer = SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1;
   luaL_getmetatable(L, ISCARD_MT);
@@ -731,11 +729,12 @@ static int m_unlock(lua_State *L) {
 static int m_transmit(lua_State *L) {
   ISCard *c = check_attached(L, "Transaction");
   size_t len;
-  const char *apdu = luaL_checklstring(L, 2, &len);
+  const char *apdu = lua_tolstring(L, 2, &len);
   const SCARD_IO_REQUEST *pci;
   DWORD rlen = (DWORD)sizeof c->rbuf;
   LONG rv;
   int n;
+  if (apdu == NULL) apdu = luaL_checklstring(L, 2, &len); /* raises */
   if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 2, lua_pushfstring(L,
         "command APDU of %d bytes (must be 4..%d)", (int)len,
@@ -940,7 +939,8 @@ static int g_attached(lua_State *L) {
  * result is the value), then an error, so that a mistyped member name is
  * caught at once rather than read as nil. */
 static int m_index(lua_State *L) {
-  lua_settop(L, 2);
+  /* no lua_settop: the interpreter passes exactly (self, key), and a
+   * missing value reads as nil */
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1));
   if (!lua_isnil(L, -1)) return 1;
@@ -1494,12 +1494,10 @@ static const luaL_Reg metamethods[] = {
 };
 
 /* Sets the functions of l into the table on top of the stack, each with
- * the upvalues every function of the metatable has (ISCARD_UV_MT,
- * ISCARD_UV_LOCKS), which sit just below that table. */
-static void set_shared(lua_State *L, const luaL_Reg *l) {
-  lua_pushvalue(L, -3);
-  lua_pushvalue(L, -3);
-  luaL_setfuncs(L, l, 2);
+ * the metatable, just below that table, as upvalue (ISCARD_UV_MT). */
+static void set_with_mt(lua_State *L, const luaL_Reg *l) {
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, l, 1);
 }
 
 static const luaL_Reg functions[] = {
@@ -1533,18 +1531,18 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
    * second luaopen in the same state (a reloaded module) finds the tables
    * the existing objects use instead of making new, unused ones. */
   if (luaL_newmetatable(L, ISCARD_MT)) {
-    /* below each table filled by set_shared: the two upvalues */
     int *count = (int *)lua_newuserdatauv(L, sizeof *count, 0);
     *count = 0;
+    lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_LOCK_COUNT_KEY);
     lua_newtable(L);
-    set_shared(L, methods);
-    lua_setfield(L, -3, "methods");
+    set_with_mt(L, methods);
+    lua_setfield(L, -2, "methods");
     lua_newtable(L);
-    set_shared(L, getters);
-    lua_setfield(L, -3, "getters");
-    lua_pushvalue(L, -2);
-    set_shared(L, metamethods);
-    lua_pop(L, 2); /* the metatable's copy, the count */
+    set_with_mt(L, getters);
+    lua_setfield(L, -2, "getters");
+    lua_pushvalue(L, -1);
+    set_with_mt(L, metamethods);
+    lua_pop(L, 1);
     lua_getfield(L, -1, "methods");
     lua_getfield(L, -2, "getters");
     lua_pushcclosure(L, m_index, 2);

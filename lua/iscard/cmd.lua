@@ -546,7 +546,8 @@ end
 --   a Transaction stores what the card answered.
 -- * `set(c, cla, ins, p1, p2, data, le)`: replaces the command of `c` and
 --   clears its reply, as BuildCmd does; returns `c`.
--- * `apdu(s)`: the bytes of the command in state `s`, encoded once and kept.
+-- * `apdu(s)`: the bytes of the command in state `s`, encoded once and kept
+--   in `s.apdu`; nil when no command is built.
 -- * `is_extended(s)`: whether that command takes the extended form.
 -- * `encode(cla, ins, p1, p2, data, le, ext)`: the bytes of a command made
 --   of these fields (the engine's follow-ups and chained parts).
@@ -556,7 +557,7 @@ M.internal = {
     set_command(states[c], cla, ins, p1, p2, data, le, false)
     return c
   end,
-  apdu = apdu_of,
+  apdu = function(s) return s.built and apdu_of(s) or nil end,
   is_extended = is_extended,
   encode = encode,
 }

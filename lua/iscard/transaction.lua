@@ -102,6 +102,15 @@ end
 local weak_keys = { __mode = "k" }
 local card_own, card_checked = setmetatable({}, weak_keys), setmetatable({}, weak_keys)
 
+-- The defaults while ISCard:Transaction may take them without looking
+-- further: they allow the plain path and no card has options of its own;
+-- false otherwise. Follows every change to either (settle).
+local plain_defaults
+local function settle()
+  plain_defaults = defaults.plain and next(card_own) == nil and defaults or false
+end
+settle()
+
 -- The options `o` as a plain table.
 local function copy(o)
   local t = {}
@@ -137,6 +146,7 @@ function M.set_defaults(t)
   if previous.trace == nil then previous.trace = false end -- so that it restores "no trace"
   defaults = checked(defaults, t, "set_defaults", 3)
   for card, own in pairs(card_own) do card_checked[card] = checked(defaults, own, "options", 3) end
+  settle()
   return previous
 end
 
@@ -155,6 +165,7 @@ local function options(self, opts)
   for k, v in pairs(opts) do own[k] = v end
   card_checked[self] = checked(defaults, own, "options", 3)
   card_own[self] = own
+  settle()
   return self
 end
 
@@ -208,21 +219,15 @@ local function is_secret(ins, data)
   return (ins == 0xC2 or ins == 0xC3) and #data >= 2 and SECRET_INS[data:byte(2)] == true
 end
 
--- One exchange, and the one place where what a transmit function returned
--- is checked, for the plain path and the general engine alike.
--- `transmit(target, apdu)` returns the reply and, when it knows it, the
--- status word (ISCard's transmit does), or nil, message, code. Returns the
--- reply and its status word, or nil, message, code. With `trace`, the APDU
--- and what came back are traced as exchange number `n` (the other
--- arguments go into the trace's info).
-local function exchange(transmit, target, apdu, trace, reason, n, masked, part, parts)
-  if trace then
-    local b, hex = shown(apdu, masked)
-    trace("send", b, { reason = reason, exchange = n, part = part, parts = parts, masked = masked or false,
-      hex = hex })
-  end
-  local r, sw, code = transmit(target, apdu)
-  if sw ~= nil and r ~= nil and trace == nil then return r, sw end -- a reply and its status word
+-- What a transmit function returned, checked: the one place for it, used
+-- by every exchange of the engine and by the plain path of
+-- ISCard:Transaction alike. `transmit(target, apdu)` returns the reply and,
+-- when it knows it, the status word (ISCard's transmit does), or nil,
+-- message, code; `r, sw, code` are those values, `apdu` what was sent.
+-- Returns the reply and its status word, or nil, message, code. `trace`,
+-- when given, sees the reply (or the failure) first, as exchange `n` (the
+-- other arguments go into its info).
+local function reply(r, sw, code, apdu, trace, reason, n, part, parts)
   if r == nil then
     if sw == nil then error("Transaction: transmit returned nil without an error message") end
     if trace then trace("error", "", { reason = reason, exchange = n, error = sw, code = code, hex = "" }) end
@@ -245,19 +250,46 @@ local function exchange(transmit, target, apdu, trace, reason, n, masked, part, 
   return r, sw
 end
 
+-- The bytes of the command in state `s`, encoded now if they were not yet;
+-- raises when no command is built (`lvl` is given to error()).
+local function built(s, lvl)
+  local apdu = apdu_of(s)
+  if not apdu then error("Transaction: the ISCardCmd holds no command (build one with BuildCmd first)", lvl) end
+  return apdu
+end
+
+-- What the engine returned, as the caller's result: exactly one value on
+-- success. Callers call the engine inside the argument list, not as a tail
+-- call, so that its misuse errors blame their caller on every Lua (5.1
+-- keeps no position for a frame a tail call replaced).
+local function after(r, msg, code)
+  if r ~= nil then return r end
+  return nil, msg, code
+end
+
 -- A user's transmit(apdu) as the engine calls it: its reply alone, so that
--- its status word is read by `exchange`, never taken from the function.
+-- the status word is always read from the reply by `reply`.
 local function call(f, apdu)
   local r, msg, code = f(apdu)
   if r ~= nil then return r end
   return nil, msg, code
 end
 
--- Everything but the plain case: chaining, a trace, a command to re-encode,
--- a channel's `wire`, 61xx/6Cxx follow-ups. `first`, `first_sw`: the reply
--- the plain path already got for the command as built (exchange 1), or nil.
--- `lvl` is given to error() for misuse, found before anything is sent.
-local function general(transmit, target, s, o, success, lvl, wire, first, first_sw)
+-- The engine: run, a channel's Transaction and every ISCard:Transaction
+-- that is not the plain case. `s` and `o` are the command's state and the
+-- checked options; `transmit(target, apdu)` the raw exchange (see `reply`);
+-- `success` what to return on success; `lvl` is given to error() for
+-- misuse, which is found before anything is sent. `wire(apdu) -> apdu`,
+-- when given, rewrites every APDU just before it is traced and sent (a
+-- logical channel puts its number into the CLA, iscard.channel). `first`,
+-- `first_sw`: the reply the plain path already got for the command as built
+-- (exchange 1), when it hands over a 61xx or 6Cxx to follow up.
+local function engine(transmit, target, s, o, success, lvl, wire, first, first_sw)
+  local apdu = s.apdu or built(s, lvl + 1)
+  if s.nad ~= 0 then
+    return util.failure("ISCARD_E_NAD_UNSUPPORTED",
+      "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
+  end
   local cla, ins, p1, p2, data, le = s.cla, s.ins, s.p1, s.p2, s.data, s.le
   local nc = #data
   local chaining = o.chaining
@@ -273,37 +305,41 @@ local function general(transmit, target, s, o, success, lvl, wire, first, first_
       .. " and both are switched off", nc), lvl)
   end
   local trace, secret = o.trace, not o.trace_pins and is_secret(ins, data)
-  if first == nil then
-    s.reply = "" -- a failure below must not leave the previous reply behind
-  end
+  s.reply = "" -- a failure below must not leave the previous reply behind
 
   local exchanges = first and 1 or 0
-  local function send(bytes, reason, masked, part, parts)
+  local function exchange(bytes, reason, masked, part, parts)
     if wire then bytes = wire(bytes) end
     if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
       error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
     end
     exchanges = exchanges + 1
-    return exchange(transmit, target, bytes, trace, reason, exchanges, masked, part, parts)
+    if trace then
+      local b, hex = shown(bytes, masked)
+      trace("send", b, { reason = reason, exchange = exchanges, part = part, parts = parts,
+        masked = masked or false, hex = hex })
+    end
+    local r, sw, code = transmit(target, bytes)
+    return reply(r, sw, code, bytes, trace, reason, exchanges, part, parts)
   end
 
   local collected = {} -- response data, in arrival order
   local last          -- fields of the APDU sent last, for a 6Cxx resend
-  local reply, sw, code
+  local r, sw, code
   if chain then
     local size = o.chain_size
     local parts = math.ceil(nc / size)
     for i = 1, parts - 1 do
       -- cla | 0x10: the chaining bit, known to be clear (checked above)
       local piece = encode(cla + 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
-      reply, sw, code = send(piece, "chain", secret, i, parts)
-      if not reply then return nil, sw, code end
+      r, sw, code = exchange(piece, "chain", secret, i, parts)
+      if not r then return nil, sw, code end
       if sw ~= 0x9000 then
-        s.reply = concat(collected) .. reply
+        s.reply = concat(collected) .. r
         return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",
           i, parts, swm.text(sw))
       end
-      collected[#collected + 1] = reply:sub(1, -3) -- none expected; kept rather than lost
+      collected[#collected + 1] = r:sub(1, -3) -- none expected; kept rather than lost
     end
     last = { cla = cla, data = data:sub((parts - 1) * size + 1),
              masked = secret, reason = "chain", part = parts, parts = parts }
@@ -312,16 +348,15 @@ local function general(transmit, target, s, o, success, lvl, wire, first, first_
   end
   last.ins, last.p1, last.p2 = ins, p1, p2
   if first then
-    reply, sw = first, first_sw
+    r, sw = first, first_sw
   else
     -- the command as the caller built it goes out byte for byte when it can
-    local apdu = apdu_of(s)
     if chain or (not o.extended and is_extended(s)) then
       last.le = short_le(le)
       apdu = encode(last.cla, ins, p1, p2, last.data, last.le)
     end
-    reply, sw, code = send(apdu, last.reason, last.masked, last.part, last.parts)
-    if not reply then return nil, sw, code end
+    r, sw, code = exchange(apdu, last.reason, last.masked, last.part, last.parts)
+    if not r then return nil, sw, code end
   end
 
   local gr_cla = s.alt_cla or cmdm.transport_cla(cla)
@@ -336,56 +371,25 @@ local function general(transmit, target, s, o, success, lvl, wire, first, first_
       nxt = { cla = last.cla, ins = last.ins, p1 = last.p1, p2 = last.p2, data = last.data, le = n,
               masked = last.masked, reason = "le-retry" }
     elseif sw1 == 0x61 and o.get_response then
-      collected[#collected + 1] = reply:sub(1, -3)
+      collected[#collected + 1] = r:sub(1, -3)
       nxt = { cla = gr_cla, ins = 0xC0, p1 = 0, p2 = 0, data = "", le = n, masked = false,
               reason = "get-response" }
     else
       break
     end
     if followups >= o.max_exchanges then
-      s.reply = concat(collected) .. reply:sub(-2)
+      s.reply = concat(collected) .. r:sub(-2)
       return util.failure("ISCARD_E_CHAIN_TOO_LONG",
         "gave up after %d automatic GET RESPONSE/Le exchanges (max_exchanges), last status %04X",
         followups, sw)
     end
     followups = followups + 1
     last = nxt
-    reply, sw, code = send(encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le), nxt.reason, nxt.masked)
-    if not reply then return nil, sw, code end
+    r, sw, code = exchange(encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le), nxt.reason, nxt.masked)
+    if not r then return nil, sw, code end
   end
-  collected[#collected + 1] = reply:sub(1, -3)
-  s.reply = concat(collected) .. reply:sub(-2)
-  if o.check and sw ~= 0x9000 then return swm.check(sw) end
-  return success
-end
-
--- run, ISCard:Transaction and a channel's Transaction, once the command
--- (state `s`) and the options `o` are checked. `transmit(target, apdu)` is
--- the raw exchange; `success` what to return on success; `lvl` is given to
--- error() for misuse. The plain case -- options that allow it (no trace,
--- `extended` on, no forced chaining), no `wire`, a reply other than a
--- 61xx/6Cxx to follow up -- is one `exchange` of the command as built, its
--- reply stored as it came: no table, no closure, no copy.
-local function engine(transmit, target, s, o, success, lvl, wire)
-  if not s.built then
-    error("Transaction: the ISCardCmd holds no command (build one with BuildCmd first)", lvl)
-  end
-  if s.nad ~= 0 then
-    return util.failure("ISCARD_E_NAD_UNSUPPORTED",
-      "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
-  end
-  if not o.plain or wire then
-    local r, msg, code = general(transmit, target, s, o, success, lvl + 1, wire)
-    return r, msg, code -- not a tail call: general's errors blame our caller's caller on every Lua
-  end
-  s.reply = "" -- a failure below must not leave the previous reply behind
-  local r, sw, code = exchange(transmit, target, s.apdu or apdu_of(s))
-  if r == nil then return nil, sw, code end
-  -- 61xx with get_response, 6Cxx with fix_le: the general engine follows up
-  if sw >= 0x6100 and sw < 0x6D00 and (sw < 0x6200 and o.get_response or sw >= 0x6C00 and o.fix_le) then
-    return general(transmit, target, s, o, success, lvl + 1, nil, r, sw)
-  end
-  s.reply = r -- all the data and the status word: the reply as it came
+  collected[#collected + 1] = r:sub(1, -3)
+  s.reply = concat(collected) .. r:sub(-2)
   if o.check and sw ~= 0x9000 then return swm.check(sw) end
   return success
 end
@@ -444,19 +448,17 @@ function M.run(transmit, cmd, opts, success)
   if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
   local o = checked(defaults, opts, "Transaction", 3)
   if success == nil then success = true end
-  -- not a tail call: engine's errors blame our caller on every Lua
-  local r, msg, code = engine(call, transmit, s, o, success, 3)
-  if r ~= nil then return r end
-  return nil, msg, code
+  return after(engine(call, transmit, s, o, success, 3))
 end
 
 -- ===========================================================================
 -- For the modules of iscard (not part of the API)
 
 --- Adds `Transaction` and `options` to the ISCard methods table `methods`
--- (iscard's init.lua does), on `methods.transmit` as it is now. A table
--- of methods for objects with a `transmit` of the same contract (reply and
--- status word, or nil, message, code) can be given one as well.
+-- (iscard's init.lua does), on `methods.transmit` as it is now. Another
+-- table of methods, for objects whose `transmit` keeps the same contract
+-- (the reply and its status word, or nil, message, code), can be given
+-- them as well.
 -- @tparam table methods
 -- @local
 function M.install(methods)
@@ -466,6 +468,12 @@ function M.install(methods)
   -- (`ISCard:Transaction`): `run` on the card's `transmit`, with the card's
   -- options (`ISCard:options`) under `opts`. Returns the card on success,
   -- so calls chain.
+  --
+  -- The plain case -- no options that need the general engine (a trace,
+  -- `extended` off, forced chaining), Nad 0, and a reply other than a
+  -- 61xx/6Cxx to follow up -- is one exchange of the command as built, its
+  -- reply stored as it came: no table, no closure, no copy, and what came
+  -- back checked by the same function as every exchange of the engine.
   -- @function ISCard:Transaction
   -- @tparam iscard.ISCardCmd cmd the command; receives the reply
   -- @tparam[opt] table opts options for this call, as listed at `run`
@@ -475,11 +483,31 @@ function M.install(methods)
   function methods.Transaction(self, cmd, opts)
     local s = states[cmd]
     if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
-    local o = card_checked[self] or defaults
-    if opts ~= nil then o = checked(o, opts, "Transaction", 3) end
-    local r, msg, code = engine(transmit, self, s, o, self, 3)
-    if r ~= nil then return r end
-    return nil, msg, code
+    local o = plain_defaults
+    if not o or opts ~= nil then
+      o = card_checked[self] or defaults
+      if opts ~= nil then o = checked(o, opts, "Transaction", 3) end
+      if not o.plain then return after(engine(transmit, self, s, o, self, 3)) end
+    end
+    local apdu = s.apdu or built(s, 3)
+    if s.nad ~= 0 then return after(engine(transmit, self, s, o, self, 3)) end
+    local r, sw, code = transmit(self, apdu)
+    if sw == 0x9000 then
+      s.reply = r -- all the data and the status word: the reply as it came
+      return self
+    end
+    if sw == nil or r == nil then
+      s.reply = "" -- a failure must not leave the previous reply behind
+      r, sw, code = reply(r, sw, code, apdu)
+      if r == nil then return nil, sw, code end
+    end
+    -- 61xx with get_response, 6Cxx with fix_le: for the engine to follow up
+    if sw < 0x6D00 and sw >= 0x6100 and (sw < 0x6200 and o.get_response or sw >= 0x6C00 and o.fix_le) then
+      return after(engine(transmit, self, s, o, self, 3, nil, r, sw))
+    end
+    s.reply = r
+    if o.check and sw ~= 0x9000 then return swm.check(sw) end
+    return self
   end
 
   methods.options = options
@@ -488,15 +516,13 @@ end
 --- A channel's Transaction (iscard.channel): `ISCard:Transaction` on `card`
 -- through `transmit(card, apdu)`, every APDU passed through `wire` just
 -- before it is traced and sent; returns `success`. Misuse errors blame the
--- caller of the caller.
+-- caller of its caller.
 -- @local
 function M.channel_transaction(transmit, card, cmd, opts, success, wire)
   local s = states[cmd]
   if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 3) end
   local o = checked(card_checked[card] or defaults, opts, "Transaction", 4)
-  local r, msg, code = engine(transmit, card, s, o, success, 4, wire)
-  if r ~= nil then return r end
-  return nil, msg, code
+  return after(engine(transmit, card, s, o, success, 4, wire))
 end
 
 return M
