@@ -599,22 +599,25 @@ static int m_detach(lua_State *L) {
   if (disp != SCARD_LEAVE_CARD &&
       (n = locked_elsewhere(L, c, c->reader, h, "Detach")) != 0)
     return n;
+  /* A borrowed handle belongs to its owner: Detach only lets go of it
+   * (ending our lock, if we took one).  Any disposition other than LEAVE
+   * would need SCardDisconnect, which is the owner's call to make.  (Raised
+   * before the lock is forgotten: the card stays attached and locked.) */
+  if (c->borrowed && disp != SCARD_LEAVE_CARD)
+    return luaL_argerror(L, 2, "a handle attached by AttachByHandle can "
+                               "only be detached with LEAVE");
   if (c->locked) set_lock(L, c, 0);
   if (c->borrowed) {
-    /* A borrowed handle belongs to its owner: Detach only lets go of it
-     * (ending our lock, if we took one).  Any disposition other than LEAVE
-     * would need SCardDisconnect, which is the owner's call to make. */
-    if (disp != SCARD_LEAVE_CARD)
-      return luaL_argerror(L, 2, "a handle attached by AttachByHandle can "
-                                 "only be detached with LEAVE");
     if (c->locked) rv = SCardEndTransaction(h, SCARD_LEAVE_CARD);
     forget_card(c);
   } else {
     rv = SCardDisconnect(h, (DWORD)disp);
     /* An unsupported disposition leaves the handle usable: let the caller
      * try again with another one.  Any other outcome ends the handle. */
-    if (rv == SCARD_E_INVALID_VALUE || rv == SCARD_E_UNSUPPORTED_FEATURE)
+    if (rv == SCARD_E_INVALID_VALUE || rv == SCARD_E_UNSUPPORTED_FEATURE) {
+      if (c->locked) set_lock(L, c, 1); /* still ours: recorded again */
       return pcsc_fail(L, rv, "Detach: SCardDisconnect");
+    }
     forget_card(c);
   }
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Detach");
