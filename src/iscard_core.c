@@ -1,14 +1,19 @@
 /*
  * iscard.core -- the ISCard userdata on the PC/SC C API.
  *
- * This file only moves bytes between Lua and SCard* calls and keeps the
- * state of one connection.  Everything that is logic (Transaction with its
- * T=0 handling, APDU building, status words) lives in the Lua modules,
+ * This file moves bytes between Lua and SCard* calls and keeps the state
+ * of one connection.  Everything that is logic (Transaction with its T=0
+ * handling, APDU building, status words) lives in the Lua modules
  * (lua/iscard/), which add methods to the table exposed as `methods`.
+ * Two policies live here, because they need the handles and guard against
+ * hangs: the same-state lock guard (a call that pcscd would make wait for a
+ * lock held by another ISCard of this Lua state fails at once instead;
+ * locked_elsewhere) and the context retry (ISCard() collects garbage and
+ * tries again when PC/SC refuses a new context; contexts_held).
  *
- * Conventions (design.md): misuse raises a Lua error; a PC/SC failure
- * returns nil, "NAME: text (where)", code -- code as an unsigned 32-bit
- * number whatever the width of LONG on the platform.
+ * Conventions: misuse raises a Lua error; a PC/SC failure returns nil,
+ * "NAME: text (where)", code -- code as an unsigned 32-bit number whatever
+ * the width of LONG on the platform.
  */
 /* clock_gettime and nanosleep (now, sleep) under -std=c99 */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -66,7 +71,7 @@ typedef char iscard_handle_fits_lua_Integer
  * control code (power off, reset...), so shorter ones never reach PC/SC. */
 #define ISCARD_MIN_APDU 4
 
-/* COM protocol values (the seed's) versus PC/SC's. */
+/* COM protocol values (Windows' ISCard) versus PC/SC's. */
 #define COM_T0 0x01
 #define COM_T1 0x02
 #define COM_RAW 0xFF
@@ -146,7 +151,7 @@ static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
 }
 
 /* ------------------------------------------------------------------ */
-/* options: integers with the seed's values, or lower-case names       */
+/* options: integers with the COM values, or lower-case names         */
 
 typedef struct Option {
   const char *name;
@@ -228,7 +233,7 @@ static ISCard *check_open(lua_State *L) {
   return c;
 }
 
-/* An ISCard that holds a card connection: what the seed's members need. */
+/* An ISCard that holds a card connection: what the COM members need. */
 static ISCard *check_attached(lua_State *L, const char *member) {
   ISCard *c = check_open(L);
   if (!c->attached)
@@ -429,6 +434,9 @@ static void release(lua_State *L, ISCard *c) {
  * names: share modes `"exclusive"`, `"shared"`, `"direct"`; dispositions
  * `"leave"`, `"reset"`, `"unpower"`, `"eject"`; protocols `"t0"`, `"t1"`,
  * `"t0|t1"` (or `"any"`), `"raw"`.
+ *
+ * `Transaction` and `options` are written in Lua and documented with their
+ * code, in `iscard.transaction`.
  * @classmod iscard.ISCard
  */
 
@@ -793,7 +801,7 @@ static int m_tostring(lua_State *L) {
 /* ------------------------------------------------------------------ */
 /* properties: each getter returns the value, or nil, msg, code        */
 
-/* pcsc-lite's state bits to the seed's ordinal SCARD_STATES. */
+/* pcsc-lite's state bits to COM's ordinal SCARD_STATES. */
 static lua_Integer state_to_com(DWORD state, DWORD proto) {
   state &= 0xFFFF; /* pcsc-lite keeps an event counter in bits 16 and up */
   if (state & SCARD_ABSENT) return 1;
@@ -832,7 +840,7 @@ static int g_status(lua_State *L) {
   if ((n = locked_elsewhere(L, c, c->reader, c->card, "Status")) != 0) return n;
   rv = card_status(c, &state, &proto, NULL, NULL, NULL, 0);
   if (rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD) {
-    lua_pushinteger(L, 1); /* ABSENT, as design.md asks, not an error */
+    lua_pushinteger(L, 1); /* ABSENT: a removed card is a state, not an error */
     return 1;
   }
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Status: SCardStatus");
@@ -1354,29 +1362,6 @@ static int l_sleep(lua_State *L) {
 }
 
 /* ------------------------------------------------------------------ */
-
-/***
- * Sends an ISCardCmd's APDU and fills the reply into the same ISCardCmd
- * (implemented in Lua: lua/iscard/init.lua, on `iscard.transaction`).
- * Answers `61xx` with GET RESPONSE and `6Cxx` by resending with the right
- * Le, uses extended length or chains long commands as needed, traces every
- * APDU; all switchable by options (see `iscard.transaction.run`). A status
- * word other than 9000 is not a failure, unless `check = true`.
- * @function Transaction
- * @tparam iscard.ISCardCmd cmd the command; receives the reply
- * @tparam[opt] table opts options for this call, over the card's `options`
- * @return the card, or nil, message, code
- * @raise when not attached, for an empty command, or bad options
- */
-
-/***
- * Sets this card's default `Transaction` options (implemented in Lua:
- * lua/iscard/init.lua). Later calls merge into the earlier ones; `false`
- * switches a feature off. Ours.
- * @function options
- * @tparam table opts e.g. `{get_response = false, trace = print}`
- * @return the card
- */
 
 /***
  * One reader attribute, decoded (implemented in Lua: lua/iscard/reader.lua).
