@@ -311,28 +311,45 @@ local function callgrind()
     { "raw C (SCardTransmit)", cg_run("c", function(k) return format("%s/raw_transmit -k %s %d %s", BUILD, q(READER0), k, APDU) end) },
     { "iscard card:transmit", cg_run("raw", function(k) return format("%s %s/clients/iscard_rt.lua transmit %s %d %s", LUA, dir, q(READER0), k, APDU) end) },
     { "iscard card:Transaction", cg_run("tx", function(k) return format("%s %s/clients/iscard_rt.lua transaction %s %d %s", LUA, dir, q(READER0), k, APDU) end) },
+    { "pyscard scard.SCardTransmit", cg_run("pys", function(k) return format("%s %s/clients/pyscard_rt.py scard %s %d %s", PY, dir, q(READER0), k, APDU) end) },
+    { "pyscard CardConnection", cg_run("pyc", function(k) return format("%s %s/clients/pyscard_rt.py connection %s %d %s", PY, dir, q(READER0), k, APDU) end) },
   }
+  -- `require "iscard"` once: a process that requires it against one that does not
+  local load = {}
+  for i, mode in ipairs({ "none", "require" }) do
+    local f = format("%s/load-%s.out", tmp, mode)
+    run(format("valgrind -q --tool=callgrind --callgrind-out-file=%s %s %s/clients/iscard_require.lua %s", q(f), LUA, dir,
+      mode))
+    load[i] = cg.parse(f).total
+  end
   os.execute("rm -rf " .. q(tmp))
   say("")
-  say("   %-26s %9s %9s %9s %9s %9s %9s %8s", "Ir per APDU", "total", "iscard C", "Lua", "(malloc)", "pcsc-lite",
-    "C client", "vs raw C")
+  say("   %-28s %9s %9s %9s %9s %9s %9s %9s %8s", "Ir per APDU", "total", "iscard C", "Lua", "(malloc)", "pcsc-lite",
+    "C client", "Python", "vs raw C")
   local base = runs[1][2].total
   for _, row in ipairs(runs) do
     local p = row[2]
-    say("   %-26s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %8.1f", row[1], p.total, p.parts["iscard C"], p.parts.Lua,
-      p.alloc, p.parts["pcsc-lite"], p.parts.client, p.total / base)
+    say("   %-28s %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %8.1f", row[1], p.total, p.parts["iscard C"], p.parts.Lua,
+      p.alloc, p.parts["pcsc-lite"], p.parts.client, p.parts.Python, p.total / base)
   end
   local tx, raw = runs[3][2], runs[2][2]
+  local pys, pyc = runs[4][2], runs[5][2]
   say("   ((malloc) = the part of Lua spent in malloc/free/realloc; 'other'/'libc' left-overs: %.0f / %.0f)",
     tx.parts.other, tx.parts.libc)
   say("   Lua API calls made by core.so (inside 'Lua' above): %.0f Ir per transmit",
     raw.edges["iscard C>Lua"] or 0)
   say("   (lua5.4 is stripped, so 'Lua' cannot be split by interpreter function here: section 3 profiles our")
   say("    Lua source lines instead)")
+  local req = load[2] - load[1]
   say("")
-  headline(format("instructions: Transaction %.0f Ir/APDU = %.1f x raw C's %.0f (iscard C %.0f, Lua %.0f of which"
-    .. " malloc/free %.0f, pcsc-lite %.0f); card:transmit %.0f Ir", tx.total, tx.total / base, base,
-    tx.parts["iscard C"], tx.parts.Lua, tx.alloc, tx.parts["pcsc-lite"], raw.total))
+  say("   require \"iscard\" (lua5.4, bench/clients/iscard_require.lua): %.0f Ir (%.2fM), the whole process %.2fM",
+    req, req / 1e6, load[2] / 1e6)
+  say("")
+  headline(format("instructions: Transaction %.0f Ir/APDU (target <= 3000: %s) = %.1f x raw C's %.0f (iscard C %.0f,"
+    .. " Lua %.0f of which malloc/free %.0f, pcsc-lite %.0f); card:transmit %.0f; pyscard %.0f (scard.SCardTransmit)"
+    .. " / %.0f (CardConnection)", tx.total, verdict(tx.total <= 3000), tx.total / base, base, tx.parts["iscard C"],
+    tx.parts.Lua, tx.alloc, tx.parts["pcsc-lite"], raw.total, pys.total, pyc.total))
+  headline(format("instructions: require \"iscard\" %.2fM Ir (target <= 6M: %s)", req / 1e6, verdict(req <= 6e6)))
 end
 
 -- ---------------------------------------------------------------------------

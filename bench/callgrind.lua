@@ -6,6 +6,7 @@
 --                our modules (and the Lua API calls core.so makes)
 --   "pcsc-lite"  libpcsclite.so
 --   "client"     a C client's own code (bench/raw_transmit)
+--   "Python"     the python3 interpreter and pyscard's SWIG module
 --   "other"      everything else (vcard_io.so, libm, libreadline...)
 --
 -- libc, the dynamic loader and the vdso are not a part of their own: the
@@ -24,6 +25,7 @@ local function part_of(obj)
   if obj:find("liblua5%.4") or obj:find("/lua5%.4$") then return "Lua" end
   if obj:find("libpcsclite") then return "pcsc-lite" end
   if obj:find("raw_transmit$") or obj:find("bulk_c$") then return "client" end
+  if obj:find("/python3[%.%d]*$") or obj:find("libpython") or obj:find("_scard") then return "Python" end
   if obj:find("/libc%.so") or obj:find("/ld%-linux") or obj == "???" or obj:find("vdso")
     or obj:find("libpthread") then
     return "libc"
@@ -104,7 +106,7 @@ function M.parse(path)
   return r
 end
 
-local ORDER = { "iscard C", "Lua", "pcsc-lite", "client", "other", "libc" }
+local ORDER = { "iscard C", "Lua", "pcsc-lite", "client", "Python", "other", "libc" }
 M.ORDER = ORDER
 
 -- libc functions that (directly or through other libc functions) call back

@@ -29,7 +29,6 @@ for _, a in ipairs(arg) do
 end
 
 local iscard = require "iscard"
-local core = require "iscard.core"
 local sw = iscard.sw
 
 local format = string.format
@@ -88,10 +87,13 @@ op("sw.text(0x6A82)", function() return sw.text(0x6A82) end)
 op("sw.text(0x63C2)", function() return sw.text(0x63C2) end)
 op("sw.text(cmd)", function() return sw.text(cmd) end)
 
--- A Transaction of the ISCard method (init.lua), through an in-memory card:
+-- ISCard's Transaction (transaction.lua), installed on an in-memory card
+-- whose transmit answers as ISCard's does (the reply and its status word):
 -- everything Transaction does in Lua, nothing of PC/SC.
-local fake_card = { transmit = function(_, _) return reply end }
-local Transaction = core.methods.Transaction
+local fake_card = {}
+local fake_methods = { transmit = function(_, _) return reply, 0x9000 end }
+require("iscard.transaction").install(fake_methods)
+local Transaction = fake_methods.Transaction
 local tcmd = iscard.ISCardCmd()
 tcmd.Apdu = "\x80\xEE\x00\x00\x10" .. d16 .. "\x00"
 op("Transaction, in-memory transmit", function() return Transaction(fake_card, tcmd) end)
