@@ -11,7 +11,7 @@
 # readers).  The report goes to stdout and to bench/last-run.txt.
 # Knobs (environment or make variables): BENCH_QUICK, BENCH_IDLE_S (60),
 # BENCH_RSS_N (1000000), BENCH_ROUNDS (7), BENCH_N (20000), BENCH_CG_N
-# (2000), BENCH_BULK_ROUNDS (5), BENCH_BULK_REPS (10), BENCH_SKIP (section
+# (2000), BENCH_CG_REPS (3), BENCH_BULK_ROUNDS (5), BENCH_BULK_REPS (10), BENCH_SKIP (section
 # names: roundtrips unpinned callgrind lualayer bulk vcard memory idle),
 # BENCH_ONLY (only these sections),
 # BENCH_CPUS (0): the CPU list everything is pinned to (taskset -c); empty =
@@ -32,7 +32,7 @@ BENCH_DEBS  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3
               iproute2 util-linux pkg-config gcc make
 
 BENCH_CPUS ?= 0
-export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENCH_CG_N BENCH_BULK_ROUNDS \
+export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENCH_CG_N BENCH_CG_REPS BENCH_BULK_ROUNDS \
        BENCH_BULK_REPS BENCH_SKIP BENCH_ONLY
 
 .PHONY: bench bench-deps bench-build

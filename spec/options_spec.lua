@@ -35,14 +35,13 @@ local function with_defaults(t, f)
   assert(ok, err)
 end
 
--- The error f raises, which must name this file and the line `line`.
-local function raised_at(line, f)
+-- f, written on one line, must raise an error matching `pattern` that
+-- blames that line.
+local function raises(pattern, f)
   local ok, err = pcall(f)
   assert.is_false(ok, "no error raised")
-  assert.matches("options_spec%.lua:" .. line .. ":", err)
-  return err
+  assert.matches("options_spec%.lua:" .. debug.getinfo(f, "S").linedefined .. ": " .. pattern, err)
 end
-local function here() return debug.getinfo(2, "l").currentline end
 
 describe("iscard.transaction.defaults", function()
   it("shows the defaults in force", function()
@@ -57,9 +56,8 @@ describe("iscard.transaction.defaults", function()
   end)
 
   it("is read-only: an assignment raises, pointing to set_defaults", function()
-    local line = here() + 1
-    local err = raised_at(line, function() transaction.defaults.check = true end)
-    assert.matches("read%-only: use iscard%.set_defaults{check = %.%.%.}", err)
+    raises("iscard%.transaction%.defaults is read%-only: use iscard%.set_defaults{check = %.%.%.}",
+      function() transaction.defaults.check = true end)
     assert.is_false(transaction.defaults.check)
   end)
 
@@ -103,16 +101,11 @@ describe("set_defaults", function()
   end)
 
   it("checks the whole table first: a bad one raises at the caller's line and changes nothing", function()
-    local line = here() + 1
-    local err = raised_at(line, function() transaction.set_defaults { check = true, chain_size = 0 } end)
-    assert.matches("set_defaults: option chain_size: integer 1%.%.255 expected, got integer 0", err)
+    raises("set_defaults: option chain_size: integer 1%.%.255 expected, got integer 0",
+      function() transaction.set_defaults { check = true, chain_size = 0 } end)
     assert.is_false(transaction.defaults.check)
-    line = here() + 1
-    err = raised_at(line, function() transaction.set_defaults { checks = true } end)
-    assert.matches("set_defaults: unknown option 'checks'", err)
-    line = here() + 1
-    err = raised_at(line, function() transaction.set_defaults(true) end)
-    assert.matches("set_defaults: table expected, got boolean", err)
+    raises("set_defaults: unknown option 'checks'", function() transaction.set_defaults { checks = true } end)
+    raises("set_defaults: table expected, got boolean", function() transaction.set_defaults(true) end)
   end)
 
   it("merges every card's options over the new defaults", function()
@@ -133,15 +126,12 @@ describe("card:options", function()
   it("are checked when set: a bad option raises at the caller's line and leaves them as they were", function()
     local card = fake_card("6A82", "6A82")
     options(card, { check = true })
-    local line = here() + 1
-    local err = raised_at(line, function() options(card, { fix_le = "yes", check = false }) end)
-    assert.matches("options: option fix_le: boolean expected, got string", err)
+    raises("options: option fix_le: boolean expected, got string",
+      function() options(card, { fix_le = "yes", check = false }) end)
     local ok, _, code = Transaction(card, cmd()) -- still check = true
     assert.is_nil(ok)
     assert.equal(E.ISCARD_E_CARD_STATUS, code)
-    line = here() + 1
-    err = raised_at(line, function() options(card, "check") end)
-    assert.matches("options: table expected, got string", err)
+    raises("options: table expected, got string", function() options(card, "check") end)
   end)
 
   it("merge into the earlier ones, under a call's own", function()
@@ -162,15 +152,11 @@ end)
 describe("a call's options", function()
   it("are checked on every call that gives them, at the caller's line", function()
     local card = fake_card()
-    local line = here() + 1
-    local err = raised_at(line, function() Transaction(card, cmd(), { check = 1 }) end)
-    assert.matches("Transaction: option check: boolean expected, got integer 1", err)
-    line = here() + 1
-    err = raised_at(line, function() transaction.run(function() end, cmd(), { trace = 1 }) end)
-    assert.matches("Transaction: option trace: function expected, got integer 1", err)
-    line = here() + 1
-    err = raised_at(line, function() Transaction(card, cmd(), "x") end)
-    assert.matches("Transaction: options table or nil expected, got string", err)
+    raises("Transaction: option check: boolean expected, got integer 1",
+      function() Transaction(card, cmd(), { check = 1 }) end)
+    raises("Transaction: option trace: function expected, got integer 1",
+      function() transaction.run(function() end, cmd(), { trace = 1 }) end)
+    raises("Transaction: options table or nil expected, got string", function() Transaction(card, cmd(), "x") end)
   end)
 
   it("take trace = false as no trace", function()
@@ -183,18 +169,11 @@ end)
 describe("misuse of ISCard:Transaction", function()
   it("is blamed on the caller's line", function()
     local card = fake_card()
-    local line = here() + 1
-    local err = raised_at(line, function() Transaction(card, {}) end)
-    assert.matches("Transaction: iscard%.ISCardCmd expected, got table", err)
-    line = here() + 1
-    err = raised_at(line, function() Transaction(card, cmdm.new()) end)
-    assert.matches("Transaction: the ISCardCmd holds no command", err)
+    raises("Transaction: iscard%.ISCardCmd expected, got table", function() Transaction(card, {}) end)
+    raises("Transaction: the ISCardCmd holds no command", function() Transaction(card, cmdm.new()) end)
     local long = cmdm.new():BuildCmd(0x80, 0x01, 0, 0, ("x"):rep(300))
-    line = here() + 1
-    err = raised_at(line, function() Transaction(card, long, { chaining = true }) end)
-    assert.matches("Transaction: cannot chain CLA 80", err)
-    line = here() + 1
-    err = raised_at(line, function() Transaction(card, long, { chaining = false, extended = false }) end)
-    assert.matches("300 bytes of command data need extended length or command chaining", err)
+    raises("Transaction: cannot chain CLA 80", function() Transaction(card, long, { chaining = true }) end)
+    raises("Transaction: 300 bytes of command data need extended length or command chaining",
+      function() Transaction(card, long, { chaining = false, extended = false }) end)
   end)
 end)

@@ -5,14 +5,9 @@
 
 local iscard = require "iscard"
 local bed = require "support.bed"
-local E = iscard.errors
+local fails_with = require("support.oracle").failure_check(iscard.errors)
 
 local R0 = bed.readers[1]
-
-local function fails_with(name, ok, msg, code)
-  assert.is_nil(ok, "expected " .. name)
-  assert.equal(E[name], code, msg)
-end
 
 describe("ISCard:transmit", function()
   it("returns the reply and its status word, nil for a reply shorter than 2 bytes", function()

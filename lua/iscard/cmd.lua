@@ -562,19 +562,17 @@ M.internal = {
   encode = encode,
 }
 
+--- Whether `x` is an ISCardCmd made by `new`.
+-- @param x any value
+-- @treturn boolean
+function M.is(x) return states[x] ~= nil end
+
 --- Make an empty ISCardCmd (no command, no reply, Nad 0, AlternateClassId unset).
 -- @treturn iscard.ISCardCmd
 function M.new()
   local obj = setmetatable({}, mt)
   states[obj] = new_state()
   return obj
-end
-
---- Whether `x` is an ISCardCmd made by `new`.
--- @param x any value
--- @treturn boolean
-function M.is(x)
-  return states[x] ~= nil
 end
 
 return M
