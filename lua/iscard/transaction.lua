@@ -72,7 +72,7 @@ local OPTIONS = {
 -- options: `opts` over `base` (checked options) in a new table that is never
 -- changed afterwards, or `base` itself when `opts` is nil. `who` is the
 -- function the user called, for the messages; `lvl` is given to error().
--- `plain` says whether a command may take the plain path of the engine.
+-- `plain` says whether they let ISCard:Transaction take its plain path.
 local function checked(base, opts, who, lvl)
   if opts == nil then return base end
   if type(opts) ~= "table" then
@@ -104,7 +104,8 @@ local card_own, card_checked = setmetatable({}, weak_keys), setmetatable({}, wea
 
 -- The defaults while ISCard:Transaction may take them without looking
 -- further: they allow the plain path and no card has options of its own;
--- false otherwise. Follows every change to either (settle).
+-- false otherwise. Follows every change to either (settle; a card that set
+-- options counts until it is collected and the next change comes).
 local plain_defaults
 local function settle()
   plain_defaults = defaults.plain and next(card_own) == nil and defaults or false
@@ -506,7 +507,7 @@ function M.install(methods)
       return after(engine(transmit, self, s, o, self, 3, nil, r, sw))
     end
     s.reply = r
-    if o.check and sw ~= 0x9000 then return swm.check(sw) end
+    if o.check then return swm.check(sw) end -- (not 9000, which returned above)
     return self
   end
 
