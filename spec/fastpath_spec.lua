@@ -155,9 +155,9 @@ describe("Transaction option caches", function()
   end)
 
   it("follow defaults set as a whole and restored", function()
-    local saved = transaction.set_defaults(transaction.set_defaults {})
-    saved.check = true
-    saved = transaction.set_defaults(saved)
+    local mine = transaction.set_defaults {} -- a copy of the defaults
+    mine.check = true
+    local saved = transaction.set_defaults(mine)
     local ok, err = pcall(function()
       local r, _, code = run(function() return H "6A82" end, cmd(0, 0xB0, 0, 0, nil, 0))
       assert.is_nil(r)
