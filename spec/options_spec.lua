@@ -27,12 +27,10 @@ end
 
 local function cmd() return cmdm.new():BuildCmd(0x00, 0xB0, 0, 0, nil, 0) end
 
--- Runs f with the defaults changed, and restores them whatever happens.
-local function with_defaults(t, f)
+-- Changes the defaults for the rest of the test that calls it.
+local function with_defaults(t)
   local saved = transaction.set_defaults(t)
-  local ok, err = pcall(f)
-  transaction.set_defaults(saved)
-  assert(ok, err)
+  finally(function() transaction.set_defaults(saved) end)
 end
 
 -- f, written on one line, must raise an error matching `pattern` that
@@ -51,8 +49,8 @@ describe("iscard.transaction.defaults", function()
     assert.is_true(d.get_response)
     assert.is_nil(d.trace)
     assert.is_nil(d.plain) -- only the options are shown
-    with_defaults({ max_exchanges = 5 }, function() assert.equal(5, d.max_exchanges) end)
-    assert.equal(300, d.max_exchanges)
+    with_defaults { max_exchanges = 5 }
+    assert.equal(5, d.max_exchanges)
   end)
 
   it("is read-only: an assignment raises, pointing to set_defaults", function()
@@ -112,13 +110,12 @@ describe("set_defaults", function()
     local card = fake_card("6110", "6110", "6110")
     local c = cmd()
     options(card, { check = true })
-    with_defaults({ get_response = false, check = false }, function()
-      -- the defaults' get_response, the card's own check
-      local ok, _, code = Transaction(card, c)
-      assert.is_nil(ok)
-      assert.equal(E.ISCARD_E_CARD_STATUS, code)
-      assert.equal(0x6110, c.ReplyStatus)
-    end)
+    with_defaults { get_response = false, check = false }
+    -- the defaults' get_response, the card's own check
+    local ok, _, code = Transaction(card, c)
+    assert.is_nil(ok)
+    assert.equal(E.ISCARD_E_CARD_STATUS, code)
+    assert.equal(0x6110, c.ReplyStatus)
   end)
 end)
 

@@ -26,7 +26,7 @@ describe("ISCard:transmit", function()
 end)
 
 describe("the same-state lock guard", function()
-  it("sees a lock taken again after one ended twice over", function()
+  it("still sees a lock after a refused Detach, and a new lock after it ended", function()
     local a = bed.attach(R0)
     local borrower = assert(iscard.ISCard())
     assert(borrower:AttachByHandle(a.CardHandle))
