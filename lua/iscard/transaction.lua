@@ -251,6 +251,11 @@ local function reply(r, sw, code, apdu, trace, reason, n, part, parts)
   return r, sw
 end
 
+-- Raises for `cmd`, which is not an ISCardCmd (`lvl` is given to error()).
+local function not_a_cmd(cmd, lvl)
+  error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), lvl)
+end
+
 -- The bytes of the command in state `s`, encoded now if they were not yet;
 -- raises when no command is built (`lvl` is given to error()).
 local function built(s, lvl)
@@ -446,7 +451,7 @@ function M.run(transmit, cmd, opts, success)
     error("Transaction: transmit function expected, got " .. util.describe(transmit), 2)
   end
   local s = states[cmd]
-  if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
+  if not s then not_a_cmd(cmd, 3) end
   local o = checked(defaults, opts, "Transaction", 3)
   if success == nil then success = true end
   return after(engine(call, transmit, s, o, success, 3))
@@ -483,7 +488,7 @@ function M.install(methods)
   -- @raise when not attached, for an empty command, or bad options
   function methods.Transaction(self, cmd, opts)
     local s = states[cmd]
-    if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 2) end
+    if not s then not_a_cmd(cmd, 3) end
     local o = plain_defaults
     if not o or opts ~= nil then
       o = card_checked[self] or defaults
@@ -521,7 +526,7 @@ end
 -- @local
 function M.channel_transaction(transmit, card, cmd, opts, success, wire)
   local s = states[cmd]
-  if not s then error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), 3) end
+  if not s then not_a_cmd(cmd, 4) end
   local o = checked(card_checked[card] or defaults, opts, "Transaction", 4)
   return after(engine(transmit, card, s, o, success, 4, wire))
 end
