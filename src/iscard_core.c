@@ -1515,10 +1515,11 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   const ErrorName *e;
   luaL_newlib(L, functions);
 
-  /* methods and getters are shared with the Lua layer, which adds
-   * Transaction and friends to them.  They live in the metatable, so a
-   * second luaopen in the same state (a reloaded module) finds the tables
-   * the existing objects use instead of making new, unused ones. */
+  /* methods are shared with the Lua layer, which adds Transaction and
+   * friends to them (exported as `methods`).  Methods and getters live in
+   * the metatable, so a second luaopen in the same state (a reloaded
+   * module) finds the tables the existing objects use instead of making
+   * new, unused ones. */
   if (luaL_newmetatable(L, ISCARD_MT)) {
     int *count = (int *)lua_newuserdatauv(L, sizeof *count, 0);
     *count = 0;
@@ -1545,8 +1546,6 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   }
   lua_getfield(L, -1, "methods");
   lua_setfield(L, -3, "methods");
-  lua_getfield(L, -1, "getters");
-  lua_setfield(L, -3, "getters");
   lua_pop(L, 1);
 
   /* errors: name -> code and code -> name, from the one list. */
