@@ -188,9 +188,7 @@ describe("misuse of an ISCard raises at the caller's line, naming the method:", 
   end)
 
   local CLOSED = "src/iscard_core.c: the message for a closed ISCard names no member"
-  local GETTER = "src/iscard_core.c: m_index lua_calls the getter, so its error has no position"
   local GET_NAME = "src/iscard_core.c: the message names the property, not the get_ method"
-  local LEVELS = "lua/iscard/transaction.lua: its explicit error levels miss on 5.1's tail calls"
   cases_of({
     { "AttachByReader", function(_, d) d:AttachByReader({}) end },
     { "AttachByHandle", function(_, d) d:AttachByHandle(0) end },
@@ -216,18 +214,16 @@ describe("misuse of an ISCard raises at the caller's line, naming the method:", 
     { "verify_pin", function(c) c:verify_pin({ colour = 1 }) end },
     { "verify_pin", function(_, _, x) x:verify_pin(VERIFY) end },
     { "modify_pin", function(c) c:modify_pin(5) end },
-    { "Transaction", function(c) c:Transaction(5) end, lua51 = LEVELS },
-    { "Transaction", function(c) c:Transaction(iscard.ISCardCmd()) end, lua51 = LEVELS },
-    { "Transaction", function(c) c:Transaction(iso:ReadBinary(0, 0), { colour = 1 }) end, lua51 = LEVELS },
-    { "Transaction", function(_, d) d:Transaction(iso:ReadBinary(0, 0)) end,
-      elsewhere = "lua/iscard/transaction.lua: the engine calls transmit, whose error blames transaction.lua" },
-    { "Transaction", function(c) assert(c:open_channel()):Transaction(5) end, lua51 = LEVELS },
+    { "Transaction", function(c) c:Transaction(5) end },
+    { "Transaction", function(c) c:Transaction(iscard.ISCardCmd()) end },
+    { "Transaction", function(c) c:Transaction(iso:ReadBinary(0, 0), { colour = 1 }) end },
+    { "Transaction", function(_, d) d:Transaction(iso:ReadBinary(0, 0)) end },
+    { "Transaction", function(c) assert(c:open_channel()):Transaction(5) end },
     { "options", function(c) c:options(5) end },
-    { "options", function(c) c:options({ colour = 1 }) end,
-      elsewhere = "lua/iscard/transaction.lua: options are checked by the first Transaction, not when set" },
+    { "options", function(c) c:options({ colour = 1 }) end },
     { "open_channel", function(c) c:open_channel(20) end },
-    { "Atr", function(_, d) local _ = d.Atr end, elsewhere = GETTER },
-    { "Status", function(_, d) local _ = d.Status end, elsewhere = GETTER },
+    { "Atr", function(_, d) local _ = d.Atr end },
+    { "Status", function(_, d) local _ = d.Status end },
     { "get_Atr", function(_, d) d:get_Atr() end, elsewhere = GET_NAME },
     { "get_Status", function(_, d) d:get_Status() end, elsewhere = GET_NAME },
     { "colour", function(c) local _ = c.colour end },

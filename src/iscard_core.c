@@ -225,20 +225,50 @@ static ISCard *to_card(lua_State *L) {
   return (ISCard *)luaL_checkudata(L, 1, ISCARD_MT); /* raises for a non-ISCard */
 }
 
+/* Raises the message on top of the stack at the line of the user's
+ * program: through iscard.util's misuse when the Lua layer is loaded, which
+ * looks past iscard's own frames (Transaction calls transmit for the user,
+ * and the property getters run under __index); else at our caller, as
+ * luaL_error does. */
+static void raise_misuse(lua_State *L) {
+  int msg = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "iscard.util");
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "misuse");
+      if (lua_isfunction(L, -1)) {
+        lua_pushliteral(L, "%s");
+        lua_pushvalue(L, msg);
+        lua_call(L, 2, 0); /* raises */
+      }
+    }
+  }
+  lua_settop(L, msg);
+  luaL_where(L, 1);
+  lua_insert(L, msg);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
 /* An ISCard that has not been released. */
 static ISCard *check_open(lua_State *L) {
   ISCard *c = to_card(L);
-  if (!c->has_ctx)
-    luaL_error(L, "iscard.ISCard: the object is closed (released)");
+  if (!c->has_ctx) {
+    lua_pushliteral(L, "iscard.ISCard: the object is closed (released)");
+    raise_misuse(L);
+  }
   return c;
 }
 
 /* An ISCard that holds a card connection: what the COM members need. */
 static ISCard *check_attached(lua_State *L, const char *member) {
   ISCard *c = check_open(L);
-  if (!c->attached)
-    luaL_error(L, "iscard.ISCard: %s needs an attached card "
-                  "(call AttachByReader or AttachByHandle first)", member);
+  if (!c->attached) {
+    lua_pushfstring(L, "iscard.ISCard: %s needs an attached card "
+                       "(call AttachByReader or AttachByHandle first)", member);
+    raise_misuse(L);
+  }
   return c;
 }
 

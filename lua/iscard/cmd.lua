@@ -18,9 +18,10 @@
 local util = require "iscard.util"
 
 local format, char, sbyte, ssub = string.format, string.char, string.byte, string.sub
+local misuse = util.misuse -- raises at the line of the user's program
 
 -- Checks without a call on success: a value that is not in these tables goes
--- to util's check, which raises with the message and level it always had.
+-- to util's check, which raises with the message it always had.
 local byte_of, int_in = util.byte_of, util.int_in
 
 -- Bytes and 16-bit words by arithmetic (the same on Lua 5.1 .. 5.4 and LuaJIT):
@@ -215,13 +216,11 @@ local function status(s)
 end
 
 local function self_state(obj, method)
-  local s = util.state_of(states, obj, NAME, method, 3) -- not a tail call: levels count this frame
-  return s
+  return util.state_of(states, obj, NAME, method)
 end
 
 -- ===========================================================================
--- Properties. Getters take the state; setters take (state, value, name) and
--- pass level 3 to the checks (setter <- __newindex <- the assignment).
+-- Properties. Getters take the state; setters take (state, value, name).
 
 local getters, setters = {}, {}
 
@@ -242,10 +241,10 @@ function setters.Apdu(s, v, k)
     return
   end
   if type(v) ~= "string" then
-    error(format("%s.%s: binary string expected, got %s", NAME, k, util.describe(v)), 3)
+    misuse("%s.%s: binary string expected, got %s", NAME, k, util.describe(v))
   end
   local cla, ins, p1, p2, data, le, ext = parse(v)
-  if not cla then error(format("%s.%s: %s", NAME, k, ins), 3) end
+  if not cla then misuse("%s.%s: %s", NAME, k, ins) end
   set_command(s, cla, ins, p1, p2, data, le, ext)
 end
 
@@ -260,10 +259,10 @@ function getters.ApduReply(s) return s.reply end
 function setters.ApduReply(s, v, k)
   if v == nil then v = "" end
   if type(v) ~= "string" then
-    error(format("%s.%s: binary string expected, got %s", NAME, k, util.describe(v)), 3)
+    misuse("%s.%s: binary string expected, got %s", NAME, k, util.describe(v))
   end
   if #v == 1 then
-    error(format("%s.%s: a reply of 1 byte is malformed (SW1 SW2 need 2)", NAME, k), 3)
+    misuse("%s.%s: a reply of 1 byte is malformed (SW1 SW2 need 2)", NAME, k)
   end
   s.reply = v
 end
@@ -275,10 +274,10 @@ end
 function getters.ApduReplyLength(s) return #s.reply end
 function setters.ApduReplyLength(s, v, k)
   local cur = #s.reply
-  local n = util.int(v, NAME .. "." .. k, 0, cur, 3)
+  local n = util.int(v, NAME .. "." .. k, 0, cur)
   if n == 0 then s.reply = "" return end
   if n == 1 then
-    error(format("%s.%s: 1 would cut the status word; use 0 or 2..%d", NAME, k, cur), 3)
+    misuse("%s.%s: 1 would cut the status word; use 0 or 2..%d", NAME, k, cur)
   end
   s.reply = s.reply:sub(1, n - 2) .. s.reply:sub(-2)
 end
@@ -287,7 +286,7 @@ local function header_field(field, label)
   getters[label] = function(s) return s[field] end
   setters[label] = function(s, v, k)
     local b = byte_of[v]
-    if b == nil then b = util.byte(v, NAME .. "." .. k, 3) end -- raises
+    if b == nil then b = util.byte(v, NAME .. "." .. k) end -- raises
     s.built = true -- a header may be written field by field
     s[field], s.apdu = b, nil
   end
@@ -311,7 +310,7 @@ header_field("p2", "P2")
 -- @tfield string Data
 function getters.Data(s) return s.data end
 function setters.Data(s, v, k)
-  local d = util.bytes(v, NAME .. "." .. k, M.MAX_NC, 3)
+  local d = util.bytes(v, NAME .. "." .. k, M.MAX_NC)
   s.built, s.data, s.apdu = true, d, nil
 end
 
@@ -336,7 +335,7 @@ end
 -- @tfield integer ReplyStatus
 getters.ReplyStatus = status
 function setters.ReplyStatus(s, v, k)
-  local sw = util.int(v, NAME .. "." .. k, 0, 0xFFFF, 3)
+  local sw = util.int(v, NAME .. "." .. k, 0, 0xFFFF)
   local data = #s.reply >= 2 and s.reply:sub(1, -3) or ""
   local sw2 = sw % 256
   s.reply = data .. char((sw - sw2) / 256, sw2)
@@ -378,7 +377,7 @@ end
 function getters.Nad(s) return s.nad end
 function setters.Nad(s, v, k)
   local b = byte_of[v]
-  if b == nil then b = util.byte(v, NAME .. "." .. k, 3) end -- raises
+  if b == nil then b = util.byte(v, NAME .. "." .. k) end -- raises
   s.nad = b
 end
 
@@ -387,7 +386,7 @@ end
 -- @tfield integer ReplyNad
 function getters.ReplyNad(s) return s.reply_nad end
 function setters.ReplyNad(s, v, k)
-  s.reply_nad = v ~= nil and util.byte(v, NAME .. "." .. k, 3) or nil
+  s.reply_nad = v ~= nil and util.byte(v, NAME .. "." .. k) or nil
 end
 
 --- CLA for the commands the library generates (GET RESPONSE, ENVELOPE).
@@ -396,7 +395,7 @@ end
 -- @tfield integer AlternateClassId
 function getters.AlternateClassId(s) return s.alt_cla end
 function setters.AlternateClassId(s, v, k)
-  s.alt_cla = v ~= nil and util.byte(v, NAME .. "." .. k, 3) or nil
+  s.alt_cla = v ~= nil and util.byte(v, NAME .. "." .. k) or nil
 end
 
 -- ===========================================================================
@@ -451,16 +450,16 @@ end
 function methods:Encapsulate(apdu, apdu_type)
   local s = self_state(self, "Encapsulate")
   local d, err = M.decode(apdu)
-  if not d then error("Encapsulate: " .. err, 2) end
+  if not d then misuse("Encapsulate: %s", err) end
   if apdu_type ~= nil then
     apdu_type = util.int(apdu_type, "Encapsulate: type", 1, 4)
     if apdu_type ~= d.case then
-      error(format("Encapsulate: the APDU is ISO case %d, not case %d", d.case, apdu_type), 2)
+      misuse("Encapsulate: the APDU is ISO case %d, not case %d", d.case, apdu_type)
     end
   end
   if #apdu > M.MAX_NC then
-    error(format("Encapsulate: an APDU of %d bytes does not fit in one ENVELOPE (at most %d)",
-      #apdu, M.MAX_NC), 2)
+    misuse("Encapsulate: an APDU of %d bytes does not fit in one ENVELOPE (at most %d)",
+      #apdu, M.MAX_NC)
   end
   local le = (d.case == 2 or d.case == 4) and 0 or nil
   set_command(s, s.alt_cla or M.transport_cla(d.cla), 0xC2, 0, 0, apdu, le, false)
@@ -508,19 +507,19 @@ function mt.__index(obj, k)
   if m then return m end
   local g = getters[k]
   if g then return g(states[obj]) end
-  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+  misuse("%s has no member '%s'", NAME, tostring(k))
 end
 
 function mt.__newindex(obj, k, v)
   local set = setters[k]
   if set then
-    set(states[obj], v, k) -- not a tail call: the checks count this frame
+    set(states[obj], v, k)
     return
   end
   if getters[k] or methods[k] then
-    error(format("%s.%s is read-only", NAME, tostring(k)), 2)
+    misuse("%s.%s is read-only", NAME, tostring(k))
   end
-  error(format("%s has no member '%s'", NAME, tostring(k)), 2)
+  misuse("%s has no member '%s'", NAME, tostring(k))
 end
 
 function mt.__tostring(obj)

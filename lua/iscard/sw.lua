@@ -8,6 +8,7 @@ local util = require "iscard.util"
 local cmd = require "iscard.cmd"
 
 local format = string.format
+local misuse = util.misuse -- raises at the line of the user's program
 
 local M = {}
 
@@ -73,14 +74,11 @@ M.meanings = {
   ["9xxx"] = "application-specific status",
 }
 
--- Level 3 blames the caller of the public function that called to_sw.
+-- The status word `x` stands for; `what` names the function called.
 local function to_sw(x, what)
-  if type(x) == "number" then
-    local sw = util.int(x, what, 0, 0xFFFF, 3) -- not a tail call: levels count this frame
-    return sw
-  end
+  if type(x) == "number" then return util.int(x, what, 0, 0xFFFF) end
   if cmd.is(x) then return x.ReplyStatus end -- nil while it has no reply
-  error(format("%s: status word (integer) or iscard.ISCardCmd expected, got %s", what, util.describe(x)), 3)
+  misuse("%s: status word (integer) or iscard.ISCardCmd expected, got %s", what, util.describe(x))
 end
 
 --- Meaning of a status word, without the hex prefix.

@@ -28,24 +28,18 @@ M.MAX_CAPDU = 65548
 -- ===========================================================================
 -- Options
 
--- (util's checks take the level as seen from their caller; the results go
--- through a local: a tail call would take a frame out of the count)
+local misuse = util.misuse
+
 local function boolean(default)
-  return { default = default, check = function(v, what, lvl)
-    local b = util.bool(v, what, default, lvl)
-    return b
-  end }
+  return { default = default, check = function(v, what) return util.bool(v, what, default) end }
 end
 
 local function integer(default, lo, hi)
-  return { default = default, check = function(v, what, lvl)
-    local i = util.int(v, what, lo, hi, lvl)
-    return i
-  end }
+  return { default = default, check = function(v, what) return util.int(v, what, lo, hi) end }
 end
 
 -- Every option, once: its default and its check, which returns the value to
--- use or raises (`what` names the option, `lvl` is given to error()).
+-- use or raises (`what` names the option for the message).
 -- Adding an option is an entry here, a line in the documentation of `run`
 -- and its use in the engine. `false` for `trace` means no trace, so that a
 -- call or a card can switch off a trace set below it.
@@ -54,14 +48,14 @@ local OPTIONS = {
   fix_le = boolean(true),
   max_exchanges = integer(300, 0, util.MAX_INTEGER),
   extended = boolean(true),
-  chaining = { default = "auto", check = function(v, what, lvl)
+  chaining = { default = "auto", check = function(v, what)
     if v == "auto" or v == true or v == false then return v end
-    error(format('%s: "auto", true or false expected, got %s', what, util.describe(v)), lvl)
+    misuse('%s: "auto", true or false expected, got %s', what, util.describe(v))
   end },
   chain_size = integer(255, 1, 255),
-  trace = { default = nil, check = function(v, what, lvl)
+  trace = { default = nil, check = function(v, what)
     if v == false then return nil end
-    if type(v) ~= "function" then error(format("%s: function expected, got %s", what, util.describe(v)), lvl) end
+    if type(v) ~= "function" then misuse("%s: function expected, got %s", what, util.describe(v)) end
     return v
   end },
   trace_pins = boolean(false),
@@ -71,20 +65,20 @@ local OPTIONS = {
 -- Checks the options table `opts` (nil or a table) and returns the checked
 -- options: `opts` over `base` (checked options) in a new table that is never
 -- changed afterwards, or `base` itself when `opts` is nil. `who` is the
--- function the user called, for the messages; `lvl` is given to error().
+-- function the user called, for the messages.
 -- `plain` says whether they let ISCard:Transaction take its plain path.
-local function checked(base, opts, who, lvl)
+local function checked(base, opts, who)
   if opts == nil then return base end
   if type(opts) ~= "table" then
-    error(format("%s: options table or nil expected, got %s", who, util.describe(opts)), lvl)
+    misuse("%s: options table or nil expected, got %s", who, util.describe(opts))
   end
   for k in pairs(opts) do
-    if OPTIONS[k] == nil then error(format("%s: unknown option '%s'", who, tostring(k)), lvl) end
+    if OPTIONS[k] == nil then misuse("%s: unknown option '%s'", who, tostring(k)) end
   end
   local o = {}
   for k, option in pairs(OPTIONS) do
     local v = opts[k]
-    if v == nil then o[k] = base[k] else o[k] = option.check(v, who .. ": option " .. k, lvl + 1) end
+    if v == nil then o[k] = base[k] else o[k] = option.check(v, who .. ": option " .. k) end
   end
   o.plain = o.trace == nil and o.extended and o.chaining ~= true
   return o
@@ -97,7 +91,7 @@ local defaults
 do
   local shipped = {}
   for k, option in pairs(OPTIONS) do shipped[k] = option.default end
-  defaults = checked(shipped, {}, "defaults", 2)
+  defaults = checked(shipped, {}, "defaults")
 end
 local weak_keys = { __mode = "k" }
 local card_own, card_checked = setmetatable({}, weak_keys), setmetatable({}, weak_keys)
@@ -128,7 +122,7 @@ end
 M.defaults = setmetatable({}, {
   __index = function(_, k) return OPTIONS[k] and defaults[k] end,
   __newindex = function(_, k)
-    error(format("iscard.transaction.defaults is read-only: use iscard.set_defaults{%s = ...}", tostring(k)), 2)
+    misuse("iscard.transaction.defaults is read-only: use iscard.set_defaults{%s = ...}", tostring(k))
   end,
   __pairs = function() return next, copy(defaults), nil end,
 })
@@ -142,11 +136,11 @@ M.defaults = setmetatable({}, {
 -- @treturn table the previous defaults: `set_defaults(previous)` restores them
 -- @raise for an unknown option or a bad value
 function M.set_defaults(t)
-  if type(t) ~= "table" then error("set_defaults: table expected, got " .. util.describe(t), 2) end
+  if type(t) ~= "table" then misuse("set_defaults: table expected, got %s", util.describe(t)) end
   local previous = copy(defaults)
   if previous.trace == nil then previous.trace = false end -- so that it restores "no trace"
-  defaults = checked(defaults, t, "set_defaults", 3)
-  for card, own in pairs(card_own) do card_checked[card] = checked(defaults, own, "options", 3) end
+  defaults = checked(defaults, t, "set_defaults")
+  for card, own in pairs(card_own) do card_checked[card] = checked(defaults, own, "options") end
   settle()
   return previous
 end
@@ -160,11 +154,11 @@ end
 -- @return the card
 -- @raise for an unknown option or a bad value
 local function options(self, opts)
-  if type(opts) ~= "table" then error("options: table expected, got " .. type(opts), 2) end
+  if type(opts) ~= "table" then misuse("options: table expected, got %s", type(opts)) end
   local own = {}
   for k, v in pairs(card_own[self] or own) do own[k] = v end
   for k, v in pairs(opts) do own[k] = v end
-  card_checked[self] = checked(defaults, own, "options", 3)
+  card_checked[self] = checked(defaults, own, "options")
   card_own[self] = own
   settle()
   return self
@@ -251,26 +245,17 @@ local function reply(r, sw, code, apdu, trace, reason, n, part, parts)
   return r, sw
 end
 
--- Raises for `cmd`, which is not an ISCardCmd (`lvl` is given to error()).
-local function not_a_cmd(cmd, lvl)
-  error("Transaction: iscard.ISCardCmd expected, got " .. util.describe(cmd), lvl)
+-- Raises for `cmd`, which is not an ISCardCmd.
+local function not_a_cmd(cmd)
+  misuse("Transaction: iscard.ISCardCmd expected, got %s", util.describe(cmd))
 end
 
 -- The bytes of the command in state `s`, encoded now if they were not yet;
--- raises when no command is built (`lvl` is given to error()).
-local function built(s, lvl)
+-- raises when no command is built.
+local function built(s)
   local apdu = apdu_of(s)
-  if not apdu then error("Transaction: the ISCardCmd holds no command (build one with BuildCmd first)", lvl) end
+  if not apdu then misuse("Transaction: the ISCardCmd holds no command (build one with BuildCmd first)") end
   return apdu
-end
-
--- What the engine returned, as the caller's result: exactly one value on
--- success. Callers call the engine inside the argument list, not as a tail
--- call, so that its misuse errors blame their caller on every Lua (5.1
--- keeps no position for a frame a tail call replaced).
-local function after(r, msg, code)
-  if r ~= nil then return r end
-  return nil, msg, code
 end
 
 -- A user's transmit(apdu) as the engine calls it: its reply alone, so that
@@ -284,14 +269,14 @@ end
 -- The engine: run, a channel's Transaction and every ISCard:Transaction
 -- that is not the plain case. `s` and `o` are the command's state and the
 -- checked options; `transmit(target, apdu)` the raw exchange (see `reply`);
--- `success` what to return on success; `lvl` is given to error() for
--- misuse, which is found before anything is sent. `wire(apdu) -> apdu`,
+-- `success` what to return on success. Misuse is found, and raised,
+-- before anything is sent. `wire(apdu) -> apdu`,
 -- when given, rewrites every APDU just before it is traced and sent (a
 -- logical channel puts its number into the CLA, iscard.channel). `first`,
 -- `first_sw`: the reply the plain path already got for the command as built
 -- (exchange 1), when it hands over a 61xx or 6Cxx to follow up.
-local function engine(transmit, target, s, o, success, lvl, wire, first, first_sw)
-  local apdu = s.apdu or built(s, lvl + 1)
+local function engine(transmit, target, s, o, success, wire, first, first_sw)
+  local apdu = s.apdu or built(s)
   if s.nad ~= 0 then
     return util.failure("ISCARD_E_NAD_UNSUPPORTED",
       "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
@@ -303,12 +288,12 @@ local function engine(transmit, target, s, o, success, lvl, wire, first, first_s
   if chain then
     -- cla & 0x80 (proprietary) or cla & 0x10 (chaining bit)
     if cla >= 0x80 or cla % 0x20 >= 0x10 then
-      error(format("Transaction: cannot chain CLA %02X: the chaining bit 10 belongs to inter-industry classes"
-        .. " and must not be set already", cla), lvl)
+      misuse("Transaction: cannot chain CLA %02X: the chaining bit 10 belongs to inter-industry classes"
+        .. " and must not be set already", cla)
     end
   elseif nc > 255 and not o.extended then
-    error(format("Transaction: %d bytes of command data need extended length or command chaining,"
-      .. " and both are switched off", nc), lvl)
+    misuse("Transaction: %d bytes of command data need extended length or command chaining,"
+      .. " and both are switched off", nc)
   end
   local trace, secret = o.trace, not o.trace_pins and is_secret(ins, data)
   s.reply = "" -- a failure below must not leave the previous reply behind
@@ -448,13 +433,13 @@ end
 -- @treturn[2] integer the error code
 function M.run(transmit, cmd, opts, success)
   if type(transmit) ~= "function" then
-    error("Transaction: transmit function expected, got " .. util.describe(transmit), 2)
+    misuse("Transaction: transmit function expected, got %s", util.describe(transmit))
   end
   local s = states[cmd]
-  if not s then not_a_cmd(cmd, 3) end
-  local o = checked(defaults, opts, "Transaction", 3)
+  if not s then not_a_cmd(cmd) end
+  local o = checked(defaults, opts, "Transaction")
   if success == nil then success = true end
-  return after(engine(call, transmit, s, o, success, 3))
+  return engine(call, transmit, s, o, success)
 end
 
 -- ===========================================================================
@@ -488,15 +473,15 @@ function M.install(methods)
   -- @raise when not attached, for an empty command, or bad options
   function methods.Transaction(self, cmd, opts)
     local s = states[cmd]
-    if not s then not_a_cmd(cmd, 3) end
+    if not s then not_a_cmd(cmd) end
     local o = plain_defaults
     if not o or opts ~= nil then
       o = card_checked[self] or defaults
-      if opts ~= nil then o = checked(o, opts, "Transaction", 3) end
-      if not o.plain then return after(engine(transmit, self, s, o, self, 3)) end
+      if opts ~= nil then o = checked(o, opts, "Transaction") end
+      if not o.plain then return engine(transmit, self, s, o, self) end
     end
-    local apdu = s.apdu or built(s, 3)
-    if s.nad ~= 0 then return after(engine(transmit, self, s, o, self, 3)) end
+    local apdu = s.apdu or built(s)
+    if s.nad ~= 0 then return engine(transmit, self, s, o, self) end
     local r, sw, code = transmit(self, apdu)
     if sw == 0x9000 then
       s.reply = r -- all the data and the status word: the reply as it came
@@ -509,7 +494,7 @@ function M.install(methods)
     end
     -- 61xx with get_response, 6Cxx with fix_le: for the engine to follow up
     if sw < 0x6D00 and sw >= 0x6100 and (sw < 0x6200 and o.get_response or sw >= 0x6C00 and o.fix_le) then
-      return after(engine(transmit, self, s, o, self, 3, nil, r, sw))
+      return engine(transmit, self, s, o, self, nil, r, sw)
     end
     s.reply = r
     if o.check then return swm.check(sw) end -- (not 9000, which returned above)
@@ -521,14 +506,13 @@ end
 
 --- A channel's Transaction (iscard.channel): `ISCard:Transaction` on `card`
 -- through `transmit(card, apdu)`, every APDU passed through `wire` just
--- before it is traced and sent; returns `success`. Misuse errors blame the
--- caller of its caller.
+-- before it is traced and sent; returns `success`.
 -- @local
 function M.channel_transaction(transmit, card, cmd, opts, success, wire)
   local s = states[cmd]
-  if not s then not_a_cmd(cmd, 4) end
-  local o = checked(card_checked[card] or defaults, opts, "Transaction", 4)
-  return after(engine(transmit, card, s, o, success, 4, wire))
+  if not s then not_a_cmd(cmd) end
+  local o = checked(card_checked[card] or defaults, opts, "Transaction")
+  return engine(transmit, card, s, o, success, wire)
 end
 
 return M
