@@ -251,11 +251,24 @@ static void raise_misuse(lua_State *L) {
   lua_error(L);
 }
 
+/* The member a misuse message names: the method the user called when the C
+ * function was called as one (`card:get_Atr()`, `card:transmit(a)`), else
+ * `member`, the name the user knows the function by (a property read through
+ * __index, or transmit called for the user by Transaction). */
+static const char *called_as(lua_State *L, const char *member) {
+  lua_Debug ar;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name != NULL &&
+      ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0)
+    return ar.name;
+  return member;
+}
+
 /* An ISCard that has not been released. */
-static ISCard *check_open(lua_State *L) {
+static ISCard *check_open(lua_State *L, const char *member) {
   ISCard *c = to_card(L);
   if (!c->has_ctx) {
-    lua_pushliteral(L, "iscard.ISCard: the object is closed (released)");
+    lua_pushfstring(L, "iscard.ISCard: %s: the object is closed (released)",
+                    called_as(L, member));
     raise_misuse(L);
   }
   return c;
@@ -263,10 +276,11 @@ static ISCard *check_open(lua_State *L) {
 
 /* An ISCard that holds a card connection: what the COM members need. */
 static ISCard *check_attached(lua_State *L, const char *member) {
-  ISCard *c = check_open(L);
+  ISCard *c = check_open(L, member);
   if (!c->attached) {
     lua_pushfstring(L, "iscard.ISCard: %s needs an attached card "
-                       "(call AttachByReader or AttachByHandle first)", member);
+                       "(call AttachByReader or AttachByHandle first)",
+                    called_as(L, member));
     raise_misuse(L);
   }
   return c;
@@ -523,7 +537,7 @@ static const char *check_reader(lua_State *L, int arg) {
  * @raise when already attached, or on a bad argument
  */
 static int m_attach_by_reader(lua_State *L) {
-  ISCard *c = check_open(L);
+  ISCard *c = check_open(L, "AttachByReader");
   const char *name = check_reader(L, 2);
   lua_Integer share = check_option(L, 3, 2, share_opts, "share mode");
   lua_Integer proto = check_option(L, 4, COM_T0 | COM_T1, protocol_opts,
@@ -585,7 +599,7 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
  * @raise when already attached, or for handle 0
  */
 static int m_attach_by_handle(lua_State *L) {
-  ISCard *c = check_open(L);
+  ISCard *c = check_open(L, "AttachByHandle");
   /* +-2^53: the widest a handle gets through a 5.1/LuaJIT double */
   lua_Integer h = (lua_Integer)iscard_checkint(L, 2, 2, "card handle",
                                                -9007199254740992LL,
@@ -921,7 +935,7 @@ static int g_protocol(lua_State *L) {
  * @tfield integer CardHandle
  */
 static int g_card_handle(lua_State *L) {
-  ISCard *c = check_open(L);
+  ISCard *c = check_open(L, "CardHandle");
   lua_pushinteger(L, c->attached ? (lua_Integer)c->card : 0);
   return 1;
 }
@@ -941,7 +955,7 @@ static int g_context(lua_State *L) {
  * @tfield string reader
  */
 static int g_reader(lua_State *L) {
-  ISCard *c = check_open(L);
+  ISCard *c = check_open(L, "reader");
   if (c->attached) lua_pushstring(L, c->reader);
   else lua_pushnil(L);
   return 1;
