@@ -448,7 +448,7 @@ describe("release", function()
     card:close()
     card:close()
     assert.has_error(function() card:AttachByReader(R0) end,
-      "iscard.ISCard: the object is closed (released)")
+      "iscard.ISCard: AttachByReader: the object is closed (released)")
     assert.has_error(function() card:transmit("\128\1\0\0") end)
     assert.is_true(exclusive_possible())
   end)
