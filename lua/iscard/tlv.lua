@@ -98,6 +98,12 @@ local function decode(s, from, to, opts, depth)
   return nodes
 end
 
+-- Raises "<what> expected, got ..." at the user's line unless `v` is of Lua
+-- type `kind`: the argument checks of the functions below.
+local function expect(v, kind, what)
+  if type(v) ~= kind then misuse("%s expected, got %s", what, util.describe(v)) end
+end
+
 local function check_opts(opts, name)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
@@ -136,9 +142,7 @@ end
 -- @treturn[2] string what is wrong
 -- @treturn[2] integer the 1-based offset of the tag of the object that cannot be decoded
 function M.decode(bytes, opts)
-  if type(bytes) ~= "string" then
-    misuse("tlv.decode: string expected, got %s", util.describe(bytes))
-  end
+  expect(bytes, "string", "tlv.decode: string")
   opts = check_opts(opts, "tlv.decode")
   return decode(bytes, 1, #bytes, opts, 0)
 end
@@ -170,21 +174,17 @@ local function length_bytes(n)
 end
 
 local function encode(nodes, depth)
-  if type(nodes) ~= "table" then misuse("tlv.encode: list of nodes expected, got %s", util.describe(nodes)) end
+  expect(nodes, "table", "tlv.encode: list of nodes")
   if depth > M.MAX_DEPTH then misuse("tlv.encode: nested deeper than %d", M.MAX_DEPTH) end
   local out = {}
   for _, node in ipairs(nodes) do
-    if type(node) ~= "table" then
-      misuse("tlv.encode: node table expected, got %s", util.describe(node))
-    end
+    expect(node, "table", "tlv.encode: node table")
     local value
     if node.children ~= nil then
       value = encode(node.children, depth + 1)
     else
       value = node.value or ""
-      if type(value) ~= "string" then
-        misuse("tlv.encode: value string expected, got %s", util.describe(value))
-      end
+      expect(value, "string", "tlv.encode: value string")
     end
     out[#out + 1] = tag_bytes(node.tag)
     out[#out + 1] = length_bytes(#value)
@@ -224,12 +224,8 @@ end
 -- @tparam string path hex tags separated by "/"
 -- @treturn table|nil the node
 function M.find(nodes, path)
-  if type(nodes) ~= "table" then
-    misuse("tlv.find: list of nodes expected, got %s", util.describe(nodes))
-  end
-  if type(path) ~= "string" then
-    misuse("tlv.find: path string expected, got %s", util.describe(path))
-  end
+  expect(nodes, "table", "tlv.find: list of nodes")
+  expect(path, "string", "tlv.find: path string")
   local tags = {}
   for part in (path .. "/"):gmatch("([^/]*)/") do
     local t = part:match("^%s*(%x+)%s*$")
@@ -248,9 +244,7 @@ end
 -- @treturn[2] string what is wrong
 -- @treturn[2] integer the offset of the tag of the object that cannot be decoded
 function M.simple_decode(bytes)
-  if type(bytes) ~= "string" then
-    misuse("tlv.simple_decode: string expected, got %s", util.describe(bytes))
-  end
+  expect(bytes, "string", "tlv.simple_decode: string")
   local nodes, i, n = {}, 1, #bytes
   while i <= n do
     local start, tag = i, byte(bytes, i)
