@@ -27,6 +27,10 @@ for k, v in pairs(util.errors) do M.errors[k] = v end
 --- PC/SC reader-state bits, as used by `iscard.status_change`.
 M.reader_states = core.reader_states
 
+--- iscard's version: the rockspec's version without its revision (the rock
+-- `iscard-scm-1` is VERSION "scm"); `tools/rock-check.sh` checks they agree.
+M.VERSION = "scm"
+
 --- Largest command or reply APDU PC/SC carries (pcsc-lite's
 -- `MAX_BUFFER_SIZE_EXTENDED`).
 M.MAX_APDU = core.MAX_APDU
