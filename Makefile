@@ -14,7 +14,7 @@
 #   make windows    cross-compile the core for Windows (mingw-w64, -Werror)
 #   make docs       LDoc reference in build/docs; fails on any LDoc warning
 #   make lint       luacheck, clang-tidy, cppcheck, clang-format; PC/SC
-#                   binding coverage
+#                   binding coverage (make format: clang-format the C files)
 #   make soak       SOAK_MINUTES (default 10) of random traffic from
 #                   SOAK_CLIENTS processes under faults; RSS and fds flat
 #   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
@@ -60,7 +60,7 @@ DEBS_FLAKE   = stress-ng
 DEBS_ASAN    = clang-14 libclang-rt-14-dev
 DEBS_FUZZ    = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
 
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
+.PHONY: all test demo install clean format deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
 
 all: $(CORE) $(VCARDIO)
 
@@ -256,8 +256,8 @@ docs:
 
 # --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, the
 # C layout (.clang-format) and the PC/SC binding coverage (informational).
-# FORMAT_FILES: the C files clang-format checks (`$(CLANG_FORMAT) -i FILE`
-# formats one); src/iscard_core.c is not formatted yet.
+# FORMAT_FILES: the C files clang-format checks (`make format` formats them);
+# src/iscard_core.c is not formatted yet.
 CLANG_FORMAT   ?= clang-format-14
 FORMAT_FILES    = $(filter-out src/iscard_core.c,$(wildcard src/*.c fuzz/*.c))
 LUACHECK_PATHS = lua spec examples bench fuzz bin/iscard tools
@@ -273,6 +273,9 @@ lint:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
 	@tools/bindcov.sh
 	@echo "lint: clean"
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD)
