@@ -5,7 +5,7 @@
 -- (`cmd.P1 = 0x04`, `print(cmd.ReplyStatus)`), methods are called with `:`.
 -- Members whose names start with a lower-case letter are additions of ours.
 --
--- Le convention (see design.md): `nil` = no Le; an integer 1..65536 = Ne, the
+-- Le convention: `nil` = no Le; an integer 1..65536 = Ne, the
 -- number of bytes expected; `0` = the Le field of all zeros, "as many as
 -- available" (256 short, 65536 extended). The extended form is used whenever
 -- Nc > 255 or Ne > 256 (or when a written raw APDU was already extended).

@@ -12,7 +12,7 @@ local util = require "iscard.util"
 
 local M = {}
 
---- The seed's constants with their COM values: `EXCLUSIVE`, `SHARED`,
+--- The COM interfaces' constants, with their COM values: `EXCLUSIVE`, `SHARED`,
 -- `DIRECT`; `LEAVE`, `RESET`, `UNPOWER`, `EJECT`; `T0`, `T1`, `RAW`;
 -- `ABSENT` .. `SPECIFICMODE`; `ISO_CASE_1` .. `ISO_CASE_4`.
 -- @table constants
