@@ -91,10 +91,10 @@ local function atr_problem(atr)
   return format("ATR %s: %s", util.tohex(atr, " "), why)
 end
 
--- The ATR, or an error at the line that called `what` (a method of Card).
+-- The ATR, or a misuse error of `what`, the function the script called.
 local function check_atr(atr, what)
   local why = atr_problem(atr)
-  if why then error(what .. ": " .. why, 3) end
+  if why then util.misuse("%s: %s", what, why) end
   return atr
 end
 
@@ -208,8 +208,7 @@ function M.load(path)
   if type(spec) ~= "table" then
     util.misuse("vcard.load: %s: a card script must return a table (or an apdu function)", path)
   end
-  local why = spec.atr ~= nil and atr_problem(spec.atr)
-  if why then error(path .. ": atr: " .. why, 2) end
+  if spec.atr ~= nil then check_atr(spec.atr, "vcard.load: " .. path .. ": atr") end
   return spec
 end
 
@@ -221,8 +220,7 @@ end
 function M.new_card(spec, opts)
   if type(spec) ~= "table" then util.misuse("vcard.new_card: spec table expected, got %s", util.describe(spec)) end
   opts = opts or {}
-  local why = spec.atr ~= nil and atr_problem(spec.atr)
-  if why then error("vcard.new_card: atr: " .. why, 2) end
+  if spec.atr ~= nil then check_atr(spec.atr, "vcard.new_card: atr") end
   local card = setmetatable({
     resets = 0, powerons = 0, poweroffs = 0, apdus = 0,
     state = {}, atr = spec.atr or M.DEFAULT_ATR, spec = spec,
