@@ -1,4 +1,4 @@
--- demo.lua -- the seed's six steps, in Lua:
+-- demo.lua -- the six steps of a smart-card session, in Lua:
 --   1. create an ISCard            4. submit it with Transaction
 --   2. attach by reader            5. release the card (Detach)
 --   3. build a command             6. release the ISCard

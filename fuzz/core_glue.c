@@ -32,12 +32,22 @@ static unsigned long take32(void) {
 }
 
 static const LONG failures[] = {
-  SCARD_E_NO_SERVICE, SCARD_F_COMM_ERROR, SCARD_W_SECURITY_VIOLATION,
-  SCARD_E_INSUFFICIENT_BUFFER, SCARD_E_SHARING_VIOLATION, SCARD_W_RESET_CARD,
-  SCARD_W_REMOVED_CARD, SCARD_E_NO_SMARTCARD, SCARD_E_TIMEOUT,
-  SCARD_E_INVALID_HANDLE, SCARD_E_NO_READERS_AVAILABLE, SCARD_E_INVALID_VALUE,
-  SCARD_E_UNSUPPORTED_FEATURE, SCARD_E_CANCELLED, SCARD_E_UNKNOWN_READER,
-  (LONG)0x7FFFFFFF /* a code nobody knows */
+    SCARD_E_NO_SERVICE,
+    SCARD_F_COMM_ERROR,
+    SCARD_W_SECURITY_VIOLATION,
+    SCARD_E_INSUFFICIENT_BUFFER,
+    SCARD_E_SHARING_VIOLATION,
+    SCARD_W_RESET_CARD,
+    SCARD_W_REMOVED_CARD,
+    SCARD_E_NO_SMARTCARD,
+    SCARD_E_TIMEOUT,
+    SCARD_E_INVALID_HANDLE,
+    SCARD_E_NO_READERS_AVAILABLE,
+    SCARD_E_INVALID_VALUE,
+    SCARD_E_UNSUPPORTED_FEATURE,
+    SCARD_E_CANCELLED,
+    SCARD_E_UNKNOWN_READER,
+    (LONG)0x7FFFFFFF /* a code nobody knows */
 };
 
 /* Success mostly; else one of the failures. */
@@ -60,40 +70,72 @@ static void fill(void *buf, DWORD n) {
   for (i = 0; i < n; i++) ((BYTE *)buf)[i] = (BYTE)take();
 }
 
-const SCARD_IO_REQUEST g_rgSCardT0Pci = {SCARD_PROTOCOL_T0, sizeof(SCARD_IO_REQUEST)};
-const SCARD_IO_REQUEST g_rgSCardT1Pci = {SCARD_PROTOCOL_T1, sizeof(SCARD_IO_REQUEST)};
-const SCARD_IO_REQUEST g_rgSCardRawPci = {SCARD_PROTOCOL_RAW, sizeof(SCARD_IO_REQUEST)};
+const SCARD_IO_REQUEST g_rgSCardT0Pci = {SCARD_PROTOCOL_T0,
+                                         sizeof(SCARD_IO_REQUEST)};
+const SCARD_IO_REQUEST g_rgSCardT1Pci = {SCARD_PROTOCOL_T1,
+                                         sizeof(SCARD_IO_REQUEST)};
+const SCARD_IO_REQUEST g_rgSCardRawPci = {SCARD_PROTOCOL_RAW,
+                                          sizeof(SCARD_IO_REQUEST)};
 
-LONG SCardEstablishContext(DWORD scope, LPCVOID r1, LPCVOID r2, LPSCARDCONTEXT ctx) {
-  (void)scope; (void)r1; (void)r2;
+LONG SCardEstablishContext(DWORD scope, LPCVOID r1, LPCVOID r2,
+                           LPSCARDCONTEXT ctx) {
+  (void)scope;
+  (void)r1;
+  (void)r2;
   *ctx = (SCARDCONTEXT)take32();
   return outcome();
 }
 
-LONG SCardReleaseContext(SCARDCONTEXT ctx) { (void)ctx; return outcome(); }
+LONG SCardReleaseContext(SCARDCONTEXT ctx) {
+  (void)ctx;
+  return outcome();
+}
 
 LONG SCardConnect(SCARDCONTEXT ctx, LPCSTR reader, DWORD share, DWORD proto,
                   LPSCARDHANDLE h, LPDWORD active) {
-  (void)ctx; (void)reader; (void)share; (void)proto;
+  (void)ctx;
+  (void)reader;
+  (void)share;
+  (void)proto;
   *h = (SCARDHANDLE)take32();
   *active = (DWORD)1 << (take() % 20);
   return outcome();
 }
 
-LONG SCardReconnect(SCARDHANDLE h, DWORD share, DWORD proto, DWORD init, LPDWORD active) {
-  (void)h; (void)share; (void)proto; (void)init;
+LONG SCardReconnect(SCARDHANDLE h, DWORD share, DWORD proto, DWORD init,
+                    LPDWORD active) {
+  (void)h;
+  (void)share;
+  (void)proto;
+  (void)init;
   *active = (DWORD)1 << (take() % 20);
   return outcome();
 }
 
-LONG SCardDisconnect(SCARDHANDLE h, DWORD disp) { (void)h; (void)disp; return outcome(); }
-LONG SCardBeginTransaction(SCARDHANDLE h) { (void)h; return outcome(); }
-LONG SCardEndTransaction(SCARDHANDLE h, DWORD disp) { (void)h; (void)disp; return outcome(); }
+LONG SCardDisconnect(SCARDHANDLE h, DWORD disp) {
+  (void)h;
+  (void)disp;
+  return outcome();
+}
+LONG SCardBeginTransaction(SCARDHANDLE h) {
+  (void)h;
+  return outcome();
+}
+LONG SCardEndTransaction(SCARDHANDLE h, DWORD disp) {
+  (void)h;
+  (void)disp;
+  return outcome();
+}
 
 LONG SCardTransmit(SCARDHANDLE h, const SCARD_IO_REQUEST *spci, LPCBYTE send,
-                   DWORD slen, SCARD_IO_REQUEST *rpci, LPBYTE recv, LPDWORD rlen) {
+                   DWORD slen, SCARD_IO_REQUEST *rpci, LPBYTE recv,
+                   LPDWORD rlen) {
   DWORD n = length_for(*rlen);
-  (void)h; (void)spci; (void)send; (void)slen; (void)rpci;
+  (void)h;
+  (void)spci;
+  (void)send;
+  (void)slen;
+  (void)rpci;
   fill(recv, n < *rlen ? n : *rlen);
   *rlen = n;
   return outcome();
@@ -113,7 +155,8 @@ LONG SCardStatus(SCARDHANDLE h, LPSTR reader, LPDWORD rlen, LPDWORD state,
 }
 
 LONG SCardListReaders(SCARDCONTEXT ctx, LPCSTR groups, LPSTR buf, LPDWORD len) {
-  (void)ctx; (void)groups;
+  (void)ctx;
+  (void)groups;
   if (buf == NULL) {
     *len = (DWORD)(take() % 200);
   } else {
@@ -124,15 +167,17 @@ LONG SCardListReaders(SCARDCONTEXT ctx, LPCSTR groups, LPSTR buf, LPDWORD len) {
   return outcome();
 }
 
-LONG SCardGetStatusChange(SCARDCONTEXT ctx, DWORD timeout, SCARD_READERSTATE *rs,
-                          DWORD n) {
+LONG SCardGetStatusChange(SCARDCONTEXT ctx, DWORD timeout,
+                          SCARD_READERSTATE *rs, DWORD n) {
   DWORD i;
-  (void)ctx; (void)timeout;
+  (void)ctx;
+  (void)timeout;
   for (i = 0; i < n; i++) {
     rs[i].dwEventState = (DWORD)take32();
     rs[i].cbAtr = (DWORD)(take() % 64); /* past rgbAtr now and then */
-    fill(rs[i].rgbAtr, rs[i].cbAtr < sizeof rs[i].rgbAtr ? rs[i].cbAtr
-                                                         : (DWORD)sizeof rs[i].rgbAtr);
+    fill(rs[i].rgbAtr, rs[i].cbAtr < sizeof rs[i].rgbAtr
+                           ? rs[i].cbAtr
+                           : (DWORD)sizeof rs[i].rgbAtr);
   }
   return outcome();
 }
@@ -141,13 +186,22 @@ LONG SCardListReaderGroups(SCARDCONTEXT ctx, LPSTR buf, LPDWORD len) {
   return SCardListReaders(ctx, NULL, buf, len);
 }
 
-LONG SCardIsValidContext(SCARDCONTEXT ctx) { (void)ctx; return outcome(); }
-LONG SCardCancel(SCARDCONTEXT ctx) { (void)ctx; return outcome(); }
+LONG SCardIsValidContext(SCARDCONTEXT ctx) {
+  (void)ctx;
+  return outcome();
+}
+LONG SCardCancel(SCARDCONTEXT ctx) {
+  (void)ctx;
+  return outcome();
+}
 
-LONG SCardControl(SCARDHANDLE h, DWORD code, LPCVOID inbuf, DWORD inlen, LPVOID out,
-                  DWORD outlen, LPDWORD got) {
+LONG SCardControl(SCARDHANDLE h, DWORD code, LPCVOID inbuf, DWORD inlen,
+                  LPVOID out, DWORD outlen, LPDWORD got) {
   DWORD n = length_for(outlen);
-  (void)h; (void)code; (void)inbuf; (void)inlen;
+  (void)h;
+  (void)code;
+  (void)inbuf;
+  (void)inlen;
   fill(out, n < outlen ? n : outlen);
   *got = n;
   return outcome();
@@ -155,14 +209,18 @@ LONG SCardControl(SCARDHANDLE h, DWORD code, LPCVOID inbuf, DWORD inlen, LPVOID 
 
 LONG SCardGetAttrib(SCARDHANDLE h, DWORD id, LPBYTE attr, LPDWORD len) {
   DWORD n = length_for(*len);
-  (void)h; (void)id;
+  (void)h;
+  (void)id;
   fill(attr, n < *len ? n : *len);
   *len = n;
   return outcome();
 }
 
 LONG SCardSetAttrib(SCARDHANDLE h, DWORD id, LPCBYTE attr, DWORD len) {
-  (void)h; (void)id; (void)attr; (void)len;
+  (void)h;
+  (void)id;
+  (void)attr;
+  (void)len;
   return outcome();
 }
 

@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_embed_run(state, data, size);
   /* a full collection now and then: finalizers and weak tables get their
    * share of the inputs, and the heap stays bounded */
-  if (lua_gc(state, LUA_GCCOUNT, 0) > 64 * 1024) lua_gc(state, LUA_GCCOLLECT, 0);
+  if (lua_gc(state, LUA_GCCOUNT, 0) > 64 * 1024)
+    lua_gc(state, LUA_GCCOLLECT, 0);
   return 0;
 }

@@ -21,7 +21,10 @@ static const char *recv_frame(int conn, int timeout, size_t *len,
                               const char **why) {
   lua_getfield(L, conn, "recv");
   lua_pushvalue(L, conn);
-  if (timeout >= 0) lua_pushinteger(L, timeout); else lua_pushnil(L);
+  if (timeout >= 0)
+    lua_pushinteger(L, timeout);
+  else
+    lua_pushnil(L);
   if (lua_pcall(L, 2, 2, 0) != 0) lua_die(L, "recv");
   if (lua_isstring(L, -2)) {
     const char *p = lua_tolstring(L, -2, len);
@@ -48,7 +51,8 @@ static void expect(const uint8_t *stream, size_t n, size_t *pos,
   size_t elen = 0;
   const uint8_t *e = next_expected(stream, n, pos, &elen);
   if (e == NULL || elen != glen || memcmp(e, got, glen) != 0) {
-    fprintf(stderr, "vcard_frames: frame of %u bytes does not match the stream\n",
+    fprintf(stderr,
+            "vcard_frames: frame of %u bytes does not match the stream\n",
             (unsigned)glen);
     abort();
   }
@@ -75,8 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (off < size) {
     size_t chunk = size - off < step ? size - off : step;
     ssize_t w = send(sv[1], data + off, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w > 0) off += (size_t)w;
-    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) abort();
+    if (w > 0)
+      off += (size_t)w;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      abort();
     for (;;) { /* take what is complete now */
       size_t glen;
       const char *got = recv_frame(conn, 0, &glen, &why);
@@ -99,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t elen;
     if (strcmp(why, "closed") != 0 ||
         next_expected(data, size, &pos, &elen) != NULL) {
-      fprintf(stderr, "vcard_frames: ended with '%s' before the stream did\n", why);
+      fprintf(stderr, "vcard_frames: ended with '%s' before the stream did\n",
+              why);
       abort();
     }
   }

@@ -49,6 +49,26 @@ describe("iscard command", function()
     assert.matches("SCARD_E_UNKNOWN_READER: .*rc=1\n$", run("info --reader nope"))
   end)
 
+  it("--version prints the module's version and the Lua running it", function()
+    local version = require("iscard").VERSION
+    assert.matches("^iscard " .. version:gsub("%p", "%%%0") .. " %(Lua 5%.%d%)\nrc=0\n$", run("--version"))
+    assert.matches("'iscard %-%-version'", run("help"))
+  end)
+
+  it("shows the code of a PC/SC failure in hex after its message", function()
+    assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=1\n$", run("send -r nope 80010000"))
+    assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=1\n$", run("info -r nope"))
+    assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=2\n$", run("wait -r nope -t 0"))
+  end)
+
+  it("help vcard shows a whole card script, which runs, and no file outside the rock", function()
+    local help = run("help vcard")
+    assert.is_nil(help:find("examples/", 1, true))
+    local script = assert(help:match("\n%s+(return {[^\n]+})\n"))
+    local card = assert((loadstring or load)(script))() -- luacheck: compat
+    assert.are.equal("\144\0", card.apdu({}, "\0\164\4\0"))
+  end)
+
   it("refuses bad hex and unknown options with status 2", function()
     assert.matches("bad APDU 'zz'.*rc=2\n$", run("send zz"))
     assert.matches("unknown option.*rc=2\n$", run("send --bogus 00A40400"))

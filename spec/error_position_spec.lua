@@ -162,8 +162,10 @@ describe("misuse without PC/SC raises at the caller's line, naming the function:
       { "card:delay", function() card:delay("x") end },
       { "card:raw_reply", function() card:raw_reply(5) end },
       { "card:raw_atr", function() card:raw_atr(5) end },
-      { "set_atr", function() card:set_atr("") end,
-        elsewhere = "lua/iscard/vcard.lua: set_atr's ATR checks are being rewritten (its assert blames vcard.lua)" },
+      { "card:set_atr", function() card:set_atr("") end },
+      { "card:set_atr", function() card:set_atr("\59\128\128\1\2") end }, -- wrong TCK
+      { "card:swap", function() card:swap("x3B") end },                       -- TS 78
+      { "vcard.new_card", function() vcard.new_card({ atr = "\59\128" }) end }, -- TD1 missing
       { "vcard.load", function() vcard.load("/nonexistent/card.lua") end },
       { "vcard.new_card", function() vcard.new_card(5) end },
       { "vcard.run", function() vcard.run({}) end },

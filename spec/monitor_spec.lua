@@ -10,7 +10,7 @@ local bed = require "support.bed"
 local RS = iscard.reader_states
 local R1, R2 = bed.readers[1], bed.readers[2]
 local ATR = "\59\128\128\1\1" -- the test card's
-local ATR2 = "\59\128\128\1\2" -- another card's
+local ATR2 = "\59\129\128\1\65\65" -- another card's: T=1, historical byte 41, TCK 41
 
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
 local function counter(bits) return math.floor(bits / 65536) % 65536 end

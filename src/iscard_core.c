@@ -1,19 +1,28 @@
 /*
  * iscard.core -- the ISCard userdata on the PC/SC C API.
  *
- * This file moves bytes between Lua and SCard* calls and keeps the state
- * of one connection.  Everything that is logic (Transaction with its T=0
- * handling, APDU building, status words) lives in the Lua modules
- * (lua/iscard/), which add methods to the table exposed as `methods`.
- * Two policies live here, because they need the handles and guard against
- * hangs: the same-state lock guard (a call that pcscd would make wait for a
- * lock held by another ISCard of this Lua state fails at once instead;
- * locked_elsewhere) and the context retry (ISCard() collects garbage and
- * tries again when PC/SC refuses a new context; contexts_held).
+ * This file moves bytes between Lua and SCard* calls and keeps the state of
+ * one connection.  What is logic (Transaction with its T=0 handling, APDU
+ * building, status words) lives in the Lua modules (lua/iscard/), which add
+ * methods to the table exposed as `methods`.
  *
- * Conventions: misuse raises a Lua error; a PC/SC failure returns nil,
- * "NAME: text (where)", code -- code as an unsigned 32-bit number whatever
- * the width of LONG on the platform.
+ * Two policies live here all the same, because they need the handles and
+ * exist to keep a call from hanging or failing for no reason of the
+ * caller's:
+ * - the same-state lock guard (set_lock, locked_elsewhere): pcsc-lite makes
+ *   every other handle of the process wait while one holds
+ *   SCardBeginTransaction, and a Lua state runs one call at a time, so that
+ *   wait would never end; while an ISCard of this Lua state holds the lock
+ *   on a reader, the calls of the state's other ISCards that would wait
+ *   fail at once with SCARD_E_SHARING_VIOLATION instead;
+ * - the context retry after garbage collection (contexts_held, l_new): when
+ *   PC/SC refuses a new context while this state holds contexts in ISCards
+ *   the collector has not finalized yet, ISCard() runs a full collection
+ *   and asks once more.
+ *
+ * Conventions: misuse raises a Lua error at the caller's line; a PC/SC
+ * failure returns nil, "NAME: text (where)", code -- code as an unsigned
+ * 32-bit number whatever the width of LONG on the platform.
  */
 /* clock_gettime and nanosleep (now, sleep) under -std=c99 */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)

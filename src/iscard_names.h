@@ -72,7 +72,8 @@
   E(SCARD_W_CANCELLED_BY_USER,      0x8010006E, "the user cancelled") \
   E(SCARD_W_CARD_NOT_AUTHENTICATED, 0x8010006F, "no PIN was presented to the card")
 
-/* The enumerations of Windows' ISCard interfaces, with their COM values. */
+/* The enumerations of the COM interfaces (README: ISCard), with their COM
+ * values, which Lua scripts use; the C core translates them to PC/SC's. */
 #define ISCARD_CONSTANTS(C) \
   C(EXCLUSIVE, 1) C(SHARED, 2) C(DIRECT, 3) \
   C(LEAVE, 0) C(RESET, 1) C(UNPOWER, 2) C(EJECT, 3) \

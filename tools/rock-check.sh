@@ -29,8 +29,10 @@ if ! $offline luarocks --lua-version="$ver" make --tree "$tree" "$rockspec" >"$l
   exit 1
 fi
 eval "$(luarocks --lua-version="$ver" --tree "$tree" path)"
+# the rockspec's version less its revision is the module's VERSION
+rockver=$(sed -n 's/^version *= *"\(.*\)-[0-9]*"$/\1/p' "$rockspec")
 # From / so that nothing of the source tree can be found by accident.
-(cd / && TREE="$tree" "$lua" -e '
+(cd / && TREE="$tree" ROCKVER="$rockver" "$lua" -e '
   local tree = os.getenv("TREE")
   local iscard = require "iscard"
   local function from_tree(name, path)
@@ -49,6 +51,10 @@ eval "$(luarocks --lua-version="$ver" --tree "$tree" path)"
   end
   assert(iscard.ISCardCmd():BuildCmd(0, 0xA4, 4, 0, "\240", 0):hex() == "00A4040001F000")
   assert(type(iscard.MAX_APDU) == "number" and require("iscard.vcard").with_tck)
+  assert(iscard.VERSION == os.getenv("ROCKVER"),
+    "iscard.VERSION " .. tostring(iscard.VERSION) .. " is not the rockspec version " .. os.getenv("ROCKVER"))
 ') || { echo "rock-check: require \"iscard\" from the tree failed"; exit 1; }
 "$tree/bin/iscard" help >/dev/null || { echo "rock-check: $tree/bin/iscard does not run"; exit 1; }
+v=$("$tree/bin/iscard" --version) && [ "$v" = "iscard $rockver (Lua $ver)" ] \
+  || { echo "rock-check: $tree/bin/iscard --version says '$v', not 'iscard $rockver (Lua $ver)'"; exit 1; }
 echo "rock-check: luarocks make ${offline:+(offline) }into an empty tree: require \"iscard\" (Lua $ver) and bin/iscard work"

@@ -12,7 +12,7 @@ local util = require "iscard.util"
 
 local M = {}
 
---- The constants of Windows' ISCard interfaces, with their COM values: `EXCLUSIVE`, `SHARED`,
+--- The COM interfaces' constants, with their COM values: `EXCLUSIVE`, `SHARED`,
 -- `DIRECT`; `LEAVE`, `RESET`, `UNPOWER`, `EJECT`; `T0`, `T1`, `RAW`;
 -- `ABSENT` .. `SPECIFICMODE`; `ISO_CASE_1` .. `ISO_CASE_4`.
 -- @table constants
@@ -26,6 +26,10 @@ for k, v in pairs(util.errors) do M.errors[k] = v end
 
 --- PC/SC reader-state bits, as used by `iscard.status_change`.
 M.reader_states = core.reader_states
+
+--- iscard's version: the rockspec's version without its revision (the rock
+-- `iscard-scm-1` is VERSION "scm"); `tools/rock-check.sh` checks they agree.
+M.VERSION = "scm"
 
 --- Largest command or reply APDU PC/SC carries (pcsc-lite's
 -- `MAX_BUFFER_SIZE_EXTENDED`).

@@ -9,14 +9,9 @@ local util = require "iscard.util"
 local part10 = require "iscard.part10"
 local attributes = require "iscard.attributes"
 
-local errors, texts = core.errors, core.error_texts
+local errors = core.errors
 
 local M = {}
-
--- nil, "NAME: text (detail)", code for a PC/SC error name.
-local function pcsc_failure(name, detail)
-  return nil, name .. ": " .. texts[name] .. " (" .. detail .. ")", errors[name]
-end
 
 -- Refusals that mean "this reader has no such attribute": pcscd's answer
 -- for a tag the driver does not know, and for any other driver error.
@@ -141,8 +136,8 @@ function M.install(methods)
   local function feature(self, method, name)
     local code = features(self, method)[name]
     if code then return code end
-    return pcsc_failure("SCARD_E_UNSUPPORTED_FEATURE",
-      "the reader does not offer FEATURE_" .. name:upper())
+    return nil, "SCARD_E_UNSUPPORTED_FEATURE: the reader does not offer FEATURE_" .. name:upper(),
+      errors.SCARD_E_UNSUPPORTED_FEATURE
   end
 
   -- Runs a feature without input and parses its reply.

@@ -33,6 +33,7 @@
 
 local io_ = require "iscard.vcard_io"
 local util = require "iscard.util"
+local atr_parse = require("iscard.atr").parse
 
 local M = {}
 
@@ -70,6 +71,33 @@ local function hex(s)
 end
 M.hex = hex
 
+-- What is wrong with an ATR the card is to announce, or nil: it must be a
+-- string of 1..33 bytes that iscard.atr decodes without a problem -- TS 3B
+-- or 3F, the bytes T0 and the TDi announce all there, and TCK right where
+-- one is due (a T other than 0 offered).  A card that would announce
+-- anything else is a script's mistake (Lua 5.1 reads "\x3B" as the text
+-- "x3B"), caught here rather than puzzled over in pcscd; `raw_atr` is for
+-- cards broken on purpose.
+local function atr_problem(atr)
+  if type(atr) ~= "string" or #atr < 1 or #atr > 33 then
+    return "ATR must be a string of 1 to 33 bytes, got " .. util.describe(atr)
+  end
+  local a, why = atr_parse(atr)
+  why = why or a.errors[1]
+  if not why then return nil end
+  if why:find("^TCK is missing") then
+    why = format("%s: expected %02X at the end (vcard.with_tck adds it)", why, tck(atr))
+  end
+  return format("ATR %s: %s", util.tohex(atr, " "), why)
+end
+
+-- The ATR, or a misuse error of `what`, the function the script called.
+local function check_atr(atr, what)
+  local why = atr_problem(atr)
+  if why then util.misuse("%s: %s", what, why) end
+  return atr
+end
+
 local Card = {}
 Card.__index = Card
 
@@ -98,7 +126,7 @@ end
 -- @tparam string atr the new card's binary ATR, 1..33 bytes
 -- @tparam[opt=0] number ms how long the reader stays empty
 function Card:swap(atr, ms)
-  self:set_atr(atr)
+  self.atr = check_atr(atr, "card:swap")
   self._remove = check_ms(ms or 0, "card:swap")
 end
 
@@ -146,11 +174,11 @@ end
 
 --- Change the ATR; it is sent the next time the reader asks for it
 -- (power on, reset, re-insertion).
+-- Raises for an ATR with a problem `iscard.atr.parse` reports (TS not 3B or
+-- 3F, a wrong or missing TCK, bytes missing or left over).
 -- @tparam string atr binary ATR, 1..33 bytes
 function Card:set_atr(atr)
-  assert(type(atr) == "string" and #atr >= 1 and #atr <= 33,
-         "set_atr: ATR must be a string of 1 to 33 bytes")
-  self.atr = atr
+  self.atr = check_atr(atr, "card:set_atr")
 end
 
 --- Print to stderr when running verbose (`opts.verbose`); arguments are
@@ -180,6 +208,7 @@ function M.load(path)
   if type(spec) ~= "table" then
     util.misuse("vcard.load: %s: a card script must return a table (or an apdu function)", path)
   end
+  if spec.atr ~= nil then check_atr(spec.atr, "vcard.load: " .. path .. ": atr") end
   return spec
 end
 
@@ -191,6 +220,7 @@ end
 function M.new_card(spec, opts)
   if type(spec) ~= "table" then util.misuse("vcard.new_card: spec table expected, got %s", util.describe(spec)) end
   opts = opts or {}
+  if spec.atr ~= nil then check_atr(spec.atr, "vcard.new_card: atr") end
   local card = setmetatable({
     resets = 0, powerons = 0, poweroffs = 0, apdus = 0,
     state = {}, atr = spec.atr or M.DEFAULT_ATR, spec = spec,
@@ -241,10 +271,12 @@ local function control_line(card, line)
   elseif cmd == "swap" and words[2] then
     local ok, atr = pcall(util.fromhex, words[2])
     local ms = number(words[3] or "0")
-    if not ok or #atr < 1 or #atr > 33 or not ms then
-      stderr:write("vcard: swap: an ATR of 1..33 bytes in hex and milliseconds expected\n")
+    if not ok or not ms then
+      stderr:write("vcard: swap: an ATR in hex and milliseconds expected\n")
       return
     end
+    local why = atr_problem(atr)
+    if why then stderr:write("vcard: swap: ", why, "\n"); return end
     card.atr = atr
     card._remove = ms
   elseif cmd == "stop" then
