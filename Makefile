@@ -256,10 +256,9 @@ docs:
 
 # --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, the
 # C layout (.clang-format) and the PC/SC binding coverage (informational).
-# FORMAT_FILES: the C files clang-format checks (`make format` formats them);
-# src/iscard_core.c is not formatted yet.
+# FORMAT_FILES: the C files clang-format checks (`make format` formats them).
 CLANG_FORMAT   ?= clang-format-14
-FORMAT_FILES    = $(filter-out src/iscard_core.c,$(wildcard src/*.c fuzz/*.c))
+FORMAT_FILES    = $(wildcard src/*.c fuzz/*.c)
 LUACHECK_PATHS = lua spec examples bench fuzz bin/iscard tools
 CPPCHECK_FLAGS = --enable=warning,style,performance,portability --std=c99 --force \
                  --inline-suppr --error-exitcode=1 --quiet

@@ -26,10 +26,12 @@
  */
 /* clock_gettime and nanosleep (now, sleep) under -std=c99 */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+#define _POSIX_C_SOURCE 200809L
 #endif
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE 1 /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
+#define _DARWIN_C_SOURCE 1
 #endif
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +71,12 @@
  * LONG, macOS's int32_t and Windows' ULONG_PTR all fit (before 5.3 the value
  * then goes through a double, exact below 2^53; handles are far smaller). A
  * build with 32-bit Lua integers would truncate 64-bit Windows handles. */
-typedef char iscard_handle_fits_lua_Integer
-    [(sizeof(lua_Integer) >= sizeof(SCARDHANDLE) &&
-      sizeof(lua_Integer) >= sizeof(SCARDCONTEXT)) ? 1 : -1];
+typedef char
+    iscard_handle_fits_lua_Integer[(sizeof(lua_Integer) >=
+                                        sizeof(SCARDHANDLE) &&
+                                    sizeof(lua_Integer) >= sizeof(SCARDCONTEXT))
+                                       ? 1
+                                       : -1];
 
 #define ISCARD_MT "iscard.ISCard"
 /* Longest reader name we accept; pcsc-lite's own limit is 128 with the NUL. */
@@ -90,15 +95,15 @@ ISCARD_API int luaopen_iscard_core(lua_State *L);
 typedef struct ISCard {
   SCARDCONTEXT ctx;
   SCARDHANDLE card;
-  int has_ctx;     /* ctx is valid (not yet released) */
-  int attached;    /* card is valid */
-  int borrowed;    /* card came from AttachByHandle: never disconnect it */
-  int locked;      /* we hold SCardBeginTransaction */
+  int has_ctx;      /* ctx is valid (not yet released) */
+  int attached;     /* card is valid */
+  int borrowed;     /* card came from AttachByHandle: never disconnect it */
+  int locked;       /* we hold SCardBeginTransaction */
   int lock_counted; /* that lock is counted in *locks */
-  int *locks;      /* this Lua state's count of recorded locks (set_lock) */
-  DWORD share;     /* PC/SC share mode used at attach, reused by ReAttach */
-  DWORD prefer;    /* PC/SC protocol mask asked for at attach */
-  DWORD active;    /* PC/SC active protocol */
+  int *locks;       /* this Lua state's count of recorded locks (set_lock) */
+  DWORD share;      /* PC/SC share mode used at attach, reused by ReAttach */
+  DWORD prefer;     /* PC/SC protocol mask asked for at attach */
+  DWORD active;     /* PC/SC active protocol */
   char reader[ISCARD_MAX_READERNAME + 1];
   /* One reply buffer per object, so Transaction allocates nothing but the
    * Lua string of the reply. */
@@ -116,9 +121,7 @@ typedef struct ErrorName {
 
 #define ISCARD_ERROR_ENTRY(n, c, t) {#n, (unsigned long)(c), t},
 static const ErrorName error_names[] = {
-  ISCARD_ERRORS(ISCARD_ERROR_ENTRY)
-  {NULL, 0, NULL}
-};
+    ISCARD_ERRORS(ISCARD_ERROR_ENTRY){NULL, 0, NULL}};
 
 static const ErrorName *find_error(unsigned long code) {
   const ErrorName *e;
@@ -139,10 +142,14 @@ static int pcsc_fail(lua_State *L, LONG rv, const char *where) {
   /* WinSCard reports some failures with plain Windows error codes; give
    * them the PC/SC names the same failure has on other platforms. */
   switch (code) {
-    case ERROR_INVALID_HANDLE: code = 0x80100003UL; break;    /* INVALID_HANDLE */
-    case ERROR_INVALID_PARAMETER: code = 0x80100004UL; break; /* INVALID_PARAMETER */
-    case ERROR_NOT_SUPPORTED: code = 0x8010001FUL; break;     /* UNSUPPORTED_FEATURE */
-    case ERROR_BROKEN_PIPE: code = 0x8010001EUL; break;       /* SERVICE_STOPPED */
+    case ERROR_INVALID_HANDLE: code = 0x80100003UL; break; /* INVALID_HANDLE */
+    case ERROR_INVALID_PARAMETER:
+      code = 0x80100004UL;
+      break; /* INVALID_PARAMETER */
+    case ERROR_NOT_SUPPORTED:
+      code = 0x8010001FUL;
+      break; /* UNSUPPORTED_FEATURE */
+    case ERROR_BROKEN_PIPE: code = 0x8010001EUL; break; /* SERVICE_STOPPED */
     default: break;
   }
 #endif
@@ -168,15 +175,16 @@ typedef struct Option {
 } Option;
 
 static const Option share_opts[] = {
-  {"exclusive", 1}, {"shared", 2}, {"direct", 3}, {NULL, 0}
-};
+    {"exclusive", 1}, {"shared", 2}, {"direct", 3}, {NULL, 0}};
 static const Option disposition_opts[] = {
-  {"leave", 0}, {"reset", 1}, {"unpower", 2}, {"eject", 3}, {NULL, 0}
-};
-static const Option protocol_opts[] = {
-  {"none", 0}, {"t0", COM_T0}, {"t1", COM_T1}, {"t0|t1", COM_T0 | COM_T1},
-  {"any", COM_T0 | COM_T1}, {"raw", COM_RAW}, {NULL, 0}
-};
+    {"leave", 0}, {"reset", 1}, {"unpower", 2}, {"eject", 3}, {NULL, 0}};
+static const Option protocol_opts[] = {{"none", 0},
+                                       {"t0", COM_T0},
+                                       {"t1", COM_T1},
+                                       {"t0|t1", COM_T0 | COM_T1},
+                                       {"any", COM_T0 | COM_T1},
+                                       {"raw", COM_RAW},
+                                       {NULL, 0}};
 
 /* Reads an option that is either one of opts' names or one of its values. */
 static lua_Integer check_option(lua_State *L, int arg, lua_Integer def,
@@ -231,7 +239,8 @@ static ISCard *to_card(lua_State *L) {
     lua_pop(L, 1);
     if (ours) return c;
   }
-  return (ISCard *)luaL_checkudata(L, 1, ISCARD_MT); /* raises for a non-ISCard */
+  return (ISCard *)luaL_checkudata(L, 1,
+                                   ISCARD_MT); /* raises for a non-ISCard */
 }
 
 /* Raises the message on top of the stack at the line of the user's
@@ -287,8 +296,9 @@ static ISCard *check_open(lua_State *L, const char *member) {
 static ISCard *check_attached(lua_State *L, const char *member) {
   ISCard *c = check_open(L, member);
   if (!c->attached) {
-    lua_pushfstring(L, "iscard.ISCard: %s needs an attached card "
-                       "(call AttachByReader or AttachByHandle first)",
+    lua_pushfstring(L,
+                    "iscard.ISCard: %s needs an attached card "
+                    "(call AttachByReader or AttachByHandle first)",
                     called_as(L, member));
     raise_misuse(L);
   }
@@ -394,9 +404,10 @@ static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
       !holder->locked || strcmp(holder->reader, reader) != 0 ||
       (h != 0 && holder->card == h))
     return 0;
-  lua_pushfstring(L, "%s: the card in '%s' is locked by another ISCard of "
-                     "this Lua state, and pcscd would wait for ever", where,
-                  reader);
+  lua_pushfstring(L,
+                  "%s: the card in '%s' is locked by another ISCard of "
+                  "this Lua state, and pcscd would wait for ever",
+                  where, reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -435,8 +446,10 @@ static int connected_elsewhere(lua_State *L, const ISCard *c,
   if (other != NULL) lua_pop(L, 1); /* the key lua_next left */
   lua_pop(L, 1);
   if (other == NULL) return 0;
-  lua_pushfstring(L, "%s: another ISCard of this Lua state is attached to "
-                     "'%s', and pcscd would wait for ever", where, c->reader);
+  lua_pushfstring(L,
+                  "%s: another ISCard of this Lua state is attached to "
+                  "'%s', and pcscd would wait for ever",
+                  where, c->reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -549,8 +562,8 @@ static int m_attach_by_reader(lua_State *L) {
   ISCard *c = check_open(L, "AttachByReader");
   const char *name = check_reader(L, 2);
   lua_Integer share = check_option(L, 3, 2, share_opts, "share mode");
-  lua_Integer proto = check_option(L, 4, COM_T0 | COM_T1, protocol_opts,
-                                   "protocol");
+  lua_Integer proto =
+      check_option(L, 4, COM_T0 | COM_T1, protocol_opts, "protocol");
   SCARDHANDLE h = 0;
   DWORD active = 0;
   LONG rv;
@@ -610,9 +623,8 @@ static LONG card_status(ISCard *c, DWORD *state, DWORD *proto, BYTE *atr,
 static int m_attach_by_handle(lua_State *L) {
   ISCard *c = check_open(L, "AttachByHandle");
   /* +-2^53: the widest a handle gets through a 5.1/LuaJIT double */
-  lua_Integer h = (lua_Integer)iscard_checkint(L, 2, 2, "card handle",
-                                               -9007199254740992LL,
-                                               9007199254740992LL);
+  lua_Integer h = (lua_Integer)iscard_checkint(
+      L, 2, 2, "card handle", -9007199254740992LL, 9007199254740992LL);
   DWORD state = 0, proto = 0;
   char reader[ISCARD_MAX_READERNAME + 64];
   LONG rv;
@@ -665,8 +677,9 @@ static int m_detach(lua_State *L) {
    * would need SCardDisconnect, which is the owner's call to make.  (Raised
    * before the lock is forgotten: the card stays attached and locked.) */
   if (c->borrowed && disp != SCARD_LEAVE_CARD)
-    return luaL_argerror(L, 2, "a handle attached by AttachByHandle can "
-                               "only be detached with LEAVE");
+    return luaL_argerror(L, 2,
+                         "a handle attached by AttachByHandle can "
+                         "only be detached with LEAVE");
   if (c->locked) set_lock(L, c, 0);
   if (c->borrowed) {
     if (c->locked) rv = SCardEndTransaction(h, SCARD_LEAVE_CARD);
@@ -697,8 +710,8 @@ static int m_detach(lua_State *L) {
  */
 static int m_reattach(lua_State *L) {
   ISCard *c = check_attached(L, "ReAttach");
-  lua_Integer share = check_option(L, 2, (lua_Integer)c->share, share_opts,
-                                   "share mode");
+  lua_Integer share =
+      check_option(L, 2, (lua_Integer)c->share, share_opts, "share mode");
   lua_Integer init = check_option(L, 3, 0, disposition_opts, "disposition");
   DWORD active = 0;
   LONG rv;
@@ -714,7 +727,8 @@ static int m_reattach(lua_State *L) {
       (n = connected_elsewhere(L, c, "ReAttach")) != 0)
     return n;
   rv = SCardReconnect(c->card, (DWORD)share, c->prefer, (DWORD)init, &active);
-  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
+  if (rv != SCARD_S_SUCCESS)
+    return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
   /* pcscd 1.9.9 keeps the lock it took for an EXCLUSIVE connection when
    * the connection turns SHARED or DIRECT (its unlock runs before the mode
    * changes, and is refused), and then holds back every other connection to
@@ -800,9 +814,10 @@ static int m_transmit(lua_State *L) {
   int n;
   if (apdu == NULL) apdu = luaL_checklstring(L, 2, &len); /* raises */
   if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
-    return luaL_argerror(L, 2, lua_pushfstring(L,
-        "command APDU of %d bytes (must be 4..%d)", (int)len,
-        (int)MAX_BUFFER_SIZE_EXTENDED));
+    return luaL_argerror(
+        L, 2,
+        lua_pushfstring(L, "command APDU of %d bytes (must be 4..%d)", (int)len,
+                        (int)MAX_BUFFER_SIZE_EXTENDED));
   if (*c->locks != 0 && /* (the guard's own test, saving a call per APDU) */
       (n = locked_elsewhere(L, c, c->reader, c->card, "Transaction")) != 0)
     return n;
@@ -813,7 +828,8 @@ static int m_transmit(lua_State *L) {
   }
   rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, c->rbuf,
                      &rlen);
-  if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Transaction: SCardTransmit");
+  if (rv != SCARD_S_SUCCESS)
+    return pcsc_fail(L, rv, "Transaction: SCardTransmit");
   if (rlen > (DWORD)sizeof c->rbuf) rlen = (DWORD)sizeof c->rbuf;
   lua_pushlstring(L, (const char *)c->rbuf, rlen);
   if (rlen < 2) return 1;
@@ -847,8 +863,8 @@ static int m_tostring(lua_State *L) {
     lua_pushstring(L, ISCARD_MT " (detached)");
   else
     lua_pushfstring(L, ISCARD_MT " (%s: %s%s)",
-                    c->borrowed ? "attached by handle" : "attached",
-                    c->reader, c->locked ? ", locked" : "");
+                    c->borrowed ? "attached by handle" : "attached", c->reader,
+                    c->locked ? ", locked" : "");
   return 1;
 }
 
@@ -965,8 +981,10 @@ static int g_context(lua_State *L) {
  */
 static int g_reader(lua_State *L) {
   ISCard *c = check_open(L, "reader");
-  if (c->attached) lua_pushstring(L, c->reader);
-  else lua_pushnil(L);
+  if (c->attached)
+    lua_pushstring(L, c->reader);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -1068,7 +1086,8 @@ typedef char iscard_ctl_code_matches_platform
  * width of the function field of a Windows IOCTL code). */
 static int l_ctl_code(lua_State *L) {
   static const char *const formulas[] = {"pcsc-lite", "windows", NULL};
-  lua_Integer n = (lua_Integer)iscard_checkint(L, 1, 1, "function number", 0, 4095);
+  lua_Integer n =
+      (lua_Integer)iscard_checkint(L, 1, 1, "function number", 0, 4095);
   int f = luaL_checkoption(L, 2, ISCARD_CTL_NATIVE, formulas);
   iscard_pushu32(L, f == 0 ? ISCARD_CTL_PCSCLITE(n) : ISCARD_CTL_WINDOWS(n));
   return 1;
@@ -1092,13 +1111,17 @@ static int m_control(lua_State *L) {
   unsigned long code = check_u32(L, 2, "control code");
   size_t len;
   const char *in = luaL_optlstring(L, 3, "", &len);
-  lua_Integer max = lua_isnoneornil(L, 4) ? (lua_Integer)MAX_BUFFER_SIZE_EXTENDED
-      : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0, MAX_BUFFER_SIZE_EXTENDED);
+  lua_Integer max =
+      lua_isnoneornil(L, 4)
+          ? (lua_Integer)MAX_BUFFER_SIZE_EXTENDED
+          : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0,
+                                         MAX_BUFFER_SIZE_EXTENDED);
   DWORD got = 0;
   LONG rv;
   if (len > MAX_BUFFER_SIZE_EXTENDED)
-    return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
-                                               (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
+    return luaL_argerror(L, 3,
+                         lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
+                                         (int)MAX_BUFFER_SIZE_EXTENDED));
   rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, c->rbuf,
                     (DWORD)max, &got);
   if (rv != SCARD_S_SUCCESS) {
@@ -1118,7 +1141,8 @@ static int m_control(lua_State *L) {
  * needs more, again with what it asked for (within our reply buffer). */
 #define ISCARD_ATTR_FIRST 264
 
-static int attr_fail(lua_State *L, LONG rv, unsigned long id, const char *call) {
+static int attr_fail(lua_State *L, LONG rv, unsigned long id,
+                     const char *call) {
   char hex[16];
   (void)snprintf(hex, sizeof hex, "%08lX", id);
   lua_pushfstring(L, "attribute 0x%s: %s", hex, call);
@@ -1165,8 +1189,9 @@ static int m_set_attr(lua_State *L) {
   const char *v = luaL_checklstring(L, 3, &len);
   LONG rv;
   if (len > MAX_BUFFER_SIZE_EXTENDED)
-    return luaL_argerror(L, 3, lua_pushfstring(L, "%d bytes (at most %d)",
-                                               (int)len, (int)MAX_BUFFER_SIZE_EXTENDED));
+    return luaL_argerror(L, 3,
+                         lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
+                                         (int)MAX_BUFFER_SIZE_EXTENDED));
   rv = SCardSetAttrib(c->card, (DWORD)id, (LPCBYTE)v, (DWORD)len);
   if (rv != SCARD_S_SUCCESS) return attr_fail(L, rv, id, "SCardSetAttrib");
   lua_settop(L, 1);
@@ -1278,9 +1303,8 @@ static int l_reader_groups(lua_State *L) {
  * Any integer is safe to ask about: PC/SC looks it up, nothing more. */
 static int l_valid_context(lua_State *L) {
   /* +-2^53: the widest a context gets through a 5.1/LuaJIT double */
-  lua_Integer ctx = (lua_Integer)iscard_checkint(L, 1, 1, "context",
-                                                 -9007199254740992LL,
-                                                 9007199254740992LL);
+  lua_Integer ctx = (lua_Integer)iscard_checkint(
+      L, 1, 1, "context", -9007199254740992LL, 9007199254740992LL);
   LONG rv = SCardIsValidContext((SCARDCONTEXT)ctx);
   if (rv == SCARD_S_SUCCESS) {
     lua_pushboolean(L, 1);
@@ -1311,12 +1335,12 @@ static int l_status_change(lua_State *L) {
   int temp, n, i, r;
   size_t len3;
   /* up to 0xFFFFFFFE: 0xFFFFFFFF is PC/SC's INFINITE */
-  long long timeout = iscard_checkint(L, 2, 2, "timeout_ms",
-                                      -2147483647 - 1, 4294967294LL);
+  long long timeout =
+      iscard_checkint(L, 2, 2, "timeout_ms", -2147483647 - 1, 4294967294LL);
   luaL_checktype(L, 3, LUA_TTABLE);
   len3 = (size_t)lua_rawlen(L, 3);
-  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry), 3,
-                "1 or more reader entries");
+  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry),
+                3, "1 or more reader entries");
   n = (int)len3;
   /* A userdata, so that an argument error below cannot leak it. */
   w = (WaitEntry *)lua_newuserdatauv(L, len3 * sizeof(WaitEntry), 0);
@@ -1331,14 +1355,17 @@ static int l_status_change(lua_State *L) {
     name = lua_tolstring(L, -1, &len);
     if (lua_type(L, -1) != LUA_TSTRING || len == 0 ||
         len > ISCARD_MAX_READERNAME || strlen(name) != len)
-      return luaL_argerror(L, 3, "each entry needs a reader name of 1..128 "
-                                 "bytes without NUL");
+      return luaL_argerror(L, 3,
+                           "each entry needs a reader name of 1..128 "
+                           "bytes without NUL");
     memcpy(w[i].name, name, len + 1);
     w[i].rs.szReader = w[i].name;
     lua_pushliteral(L, "current");
     lua_rawget(L, -3);
-    w[i].rs.dwCurrentState = lua_isnil(L, -1) ? 0 :
-        (DWORD)iscard_checkint(L, -1, 3, "current", 0, 4294967295LL);
+    w[i].rs.dwCurrentState =
+        lua_isnil(L, -1)
+            ? 0
+            : (DWORD)iscard_checkint(L, -1, 3, "current", 0, 4294967295LL);
     lua_pop(L, 3);
   }
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
@@ -1349,8 +1376,8 @@ static int l_status_change(lua_State *L) {
         L, len3 * sizeof(SCARD_READERSTATE), 0);
     LONG rv;
     for (i = 0; i < n; i++) rs[i] = w[i].rs;
-    rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout,
-                              rs, (DWORD)n);
+    rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout, rs,
+                              (DWORD)n);
     if (temp) (void)SCardReleaseContext(ctx);
     if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
     for (i = 0; i < n; i++) {
@@ -1389,8 +1416,8 @@ static int l_now(lua_State *L) {
 #else
   struct timespec ts;
   (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000.0 +
-                        (lua_Number)ts.tv_nsec / 1e6);
+  lua_pushnumber(L,
+                 (lua_Number)ts.tv_sec * 1000.0 + (lua_Number)ts.tv_nsec / 1e6);
 #endif
   return 1;
 }
@@ -1497,43 +1524,34 @@ static int l_sleep(lua_State *L) {
  */
 
 static const luaL_Reg methods[] = {
-  {"AttachByReader", m_attach_by_reader},
-  {"AttachByHandle", m_attach_by_handle},
-  {"Detach", m_detach},
-  {"ReAttach", m_reattach},
-  {"LockSCard", m_lock},
-  {"UnlockSCard", m_unlock},
-  {"transmit", m_transmit},
-  {"close", m_close},
-  {"control", m_control},
-  {"attr_raw", m_attr_raw},
-  {"set_attr", m_set_attr},
-  /* get_X: the property X with its error (properties can give only the
+    {"AttachByReader", m_attach_by_reader},
+    {"AttachByHandle", m_attach_by_handle},
+    {"Detach", m_detach},
+    {"ReAttach", m_reattach},
+    {"LockSCard", m_lock},
+    {"UnlockSCard", m_unlock},
+    {"transmit", m_transmit},
+    {"close", m_close},
+    {"control", m_control},
+    {"attr_raw", m_attr_raw},
+    {"set_attr", m_set_attr},
+    /* get_X: the property X with its error (properties can give only the
    * value, and give nil on failure). COM spells its getters the same way. */
-  {"get_Atr", g_atr},
-  {"get_Status", g_status},
-  {NULL, NULL}
-};
+    {"get_Atr", g_atr},
+    {"get_Status", g_status},
+    {NULL, NULL}};
 
 static const luaL_Reg getters[] = {
-  {"Atr", g_atr},
-  {"CardHandle", g_card_handle},
-  {"Context", g_context},
-  {"Protocol", g_protocol},
-  {"Status", g_status},
-  {"reader", g_reader},
-  {"locked", g_locked},
-  {"borrowed", g_borrowed},
-  {"attached", g_attached},
-  {NULL, NULL}
-};
+    {"Atr", g_atr},           {"CardHandle", g_card_handle},
+    {"Context", g_context},   {"Protocol", g_protocol},
+    {"Status", g_status},     {"reader", g_reader},
+    {"locked", g_locked},     {"borrowed", g_borrowed},
+    {"attached", g_attached}, {NULL, NULL}};
 
-static const luaL_Reg metamethods[] = {
-  {"__gc", m_gc},
-  {"__close", m_gc},
-  {"__tostring", m_tostring},
-  {NULL, NULL}
-};
+static const luaL_Reg metamethods[] = {{"__gc", m_gc},
+                                       {"__close", m_gc},
+                                       {"__tostring", m_tostring},
+                                       {NULL, NULL}};
 
 /* Sets the functions of l into the table on top of the stack, each with
  * the metatable, just below that table, as upvalue (ISCARD_UV_MT). */
@@ -1542,27 +1560,31 @@ static void set_with_mt(lua_State *L, const luaL_Reg *l) {
   luaL_setfuncs(L, l, 1);
 }
 
-static const luaL_Reg functions[] = {
-  {"ISCard", l_new},
-  {"readers", l_readers},
-  {"reader_groups", l_reader_groups},
-  {"valid_context", l_valid_context},
-  {"ctl_code", l_ctl_code},
-  {"status_change", l_status_change},
-  {"cancel", l_cancel},
-  {"now", l_now},
-  {"sleep", l_sleep},
-  {NULL, NULL}
-};
+static const luaL_Reg functions[] = {{"ISCard", l_new},
+                                     {"readers", l_readers},
+                                     {"reader_groups", l_reader_groups},
+                                     {"valid_context", l_valid_context},
+                                     {"ctl_code", l_ctl_code},
+                                     {"status_change", l_status_change},
+                                     {"cancel", l_cancel},
+                                     {"now", l_now},
+                                     {"sleep", l_sleep},
+                                     {NULL, NULL}};
 
 /* PC/SC reader-state bits, for status_change. */
-#define ISCARD_READER_STATES(S) \
-  S(UNAWARE, SCARD_STATE_UNAWARE) S(IGNORE, SCARD_STATE_IGNORE) \
-  S(CHANGED, SCARD_STATE_CHANGED) S(UNKNOWN, SCARD_STATE_UNKNOWN) \
-  S(UNAVAILABLE, SCARD_STATE_UNAVAILABLE) S(EMPTY, SCARD_STATE_EMPTY) \
-  S(PRESENT, SCARD_STATE_PRESENT) S(ATRMATCH, SCARD_STATE_ATRMATCH) \
-  S(EXCLUSIVE, SCARD_STATE_EXCLUSIVE) S(INUSE, SCARD_STATE_INUSE) \
-  S(MUTE, SCARD_STATE_MUTE) S(UNPOWERED, SCARD_STATE_UNPOWERED)
+#define ISCARD_READER_STATES(S)                                                \
+  S(UNAWARE, SCARD_STATE_UNAWARE)                                              \
+  S(IGNORE, SCARD_STATE_IGNORE)                                                \
+  S(CHANGED, SCARD_STATE_CHANGED)                                              \
+  S(UNKNOWN, SCARD_STATE_UNKNOWN)                                              \
+  S(UNAVAILABLE, SCARD_STATE_UNAVAILABLE)                                      \
+  S(EMPTY, SCARD_STATE_EMPTY)                                                  \
+  S(PRESENT, SCARD_STATE_PRESENT)                                              \
+  S(ATRMATCH, SCARD_STATE_ATRMATCH)                                            \
+  S(EXCLUSIVE, SCARD_STATE_EXCLUSIVE)                                          \
+  S(INUSE, SCARD_STATE_INUSE)                                                  \
+  S(MUTE, SCARD_STATE_MUTE)                                                    \
+  S(UNPOWERED, SCARD_STATE_UNPOWERED)
 
 ISCARD_API int luaopen_iscard_core(lua_State *L) {
   const ErrorName *e;
@@ -1612,23 +1634,17 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   }
   lua_setfield(L, -2, "errors");
 
-  /* error texts by name, for messages the Lua layer makes itself */
   lua_newtable(L);
-  for (e = error_names; e->name != NULL; e++) {
-    lua_pushstring(L, e->text);
-    lua_setfield(L, -2, e->name);
-  }
-  lua_setfield(L, -2, "error_texts");
-
-  lua_newtable(L);
-#define ISCARD_CONSTANT_ENTRY(n, v) \
-  lua_pushinteger(L, (lua_Integer)(v)); lua_setfield(L, -2, #n);
+#define ISCARD_CONSTANT_ENTRY(n, v)                                            \
+  lua_pushinteger(L, (lua_Integer)(v));                                        \
+  lua_setfield(L, -2, #n);
   ISCARD_CONSTANTS(ISCARD_CONSTANT_ENTRY)
   lua_setfield(L, -2, "constants");
 
   lua_newtable(L);
-#define ISCARD_STATE_ENTRY(n, v) \
-  lua_pushinteger(L, (lua_Integer)(v)); lua_setfield(L, -2, #n);
+#define ISCARD_STATE_ENTRY(n, v)                                               \
+  lua_pushinteger(L, (lua_Integer)(v));                                        \
+  lua_setfield(L, -2, #n);
   ISCARD_READER_STATES(ISCARD_STATE_ENTRY)
   lua_setfield(L, -2, "reader_states");
 
