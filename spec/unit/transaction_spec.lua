@@ -111,7 +111,7 @@ describe("Transaction basics", function()
       local ok, err = pcall(f)
       assert.is_false(ok)
       assert.matches(expected, err)
-      assert.matches("transaction_unit_spec%.lua:%d+:", err)
+      assert.matches("transaction_spec%.lua:%d+:", err)
     end
     raises("transmit function expected, got nil", function() local r = run(nil, cmd(0, 0)); return r end)
     raises("iscard%.ISCardCmd expected, got table", function() local r = run(t, {}); return r end)
@@ -481,7 +481,7 @@ describe("Transaction extended length and chaining", function()
       return r
     end)
     assert.is_false(ok)
-    assert.matches("transaction_unit_spec%.lua:%d+: Transaction: 300 bytes of command data need extended length", err)
+    assert.matches("transaction_spec%.lua:%d+: Transaction: 300 bytes of command data need extended length", err)
     ok, err = pcall(function()
       local r = run(script {}, cmd(0x80, 0xD6, 0, 0, d300), { extended = false })
       return r
