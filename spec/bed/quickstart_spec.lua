@@ -2,6 +2,7 @@
 -- and each step's error paths as design.md settles them.
 local iscard = require "iscard"
 local bed = require "support.bed"
+if not bed.up then return pending(bed.needed()) end
 
 local E = iscard.errors
 local READER = bed.reader
