@@ -1,8 +1,11 @@
 # iscard -- build, test, demo, install.
 #
 #   make            build build/iscard/core.so and build/iscard/vcard_io.so
+#   make check      the unit specs (spec/unit): no root, no pcscd, no package
+#                   install, a few seconds; ends "N passed, N failed"
 #   make test       (as root: install missing Debian packages) build, start
-#                   the PC/SC test bed, run the specs; ends "N passed, N failed"
+#                   the PC/SC test bed, run the specs (spec/unit and
+#                   spec/bed); ends "N passed, N failed"
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
 #   make test-faults  the reliability scenarios (README, Reliability), slow
@@ -59,7 +62,7 @@ DEBS_FLAKE   = stress-ng
 DEBS_ASAN    = clang-14 libclang-rt-14-dev
 DEBS_FUZZ    = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
 
-.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
+.PHONY: all check test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
 
 all: $(CORE) $(VCARDIO)
 
@@ -82,18 +85,25 @@ deps:
 	  else echo "missing Debian packages (run as root to install):$$missing"; exit 1; fi; \
 	fi
 
+# spec/unit: specs that run anywhere; spec/bed: specs that need the test bed
+# (spec/support/testbed), each one pending with the reason outside it.
 SPECS ?= spec
 # Fault specs tagged #slow (pcscd restarts, cards pulled several times) are
 # left out of test, test-all and valgrind; test-faults runs them.
 BUSTED_TAGS ?= --exclude-tags=slow
+# The unit specs on the machine as it is: nothing installed, no pcscd
+# started; the C modules and the fuzz replay builds are compiled first.
+check: all fuzz-replay
+	sh spec/support/run-busted $(LUA) spec/unit
+
 test: deps
 	$(MAKE) all fuzz-replay
 	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
 
 # --- every scenario of the README's reliability table (README, Reliability):
 # the specs it points to, slow ones included.
-FAULT_SPECS = spec/faults_spec.lua spec/restart_spec.lua spec/iscard_spec.lua \
-              spec/seed_spec.lua spec/transaction_unit_spec.lua
+FAULT_SPECS = spec/bed/faults_spec.lua spec/bed/restart_spec.lua spec/bed/iscard_spec.lua \
+              spec/bed/quickstart_spec.lua spec/unit/transaction_spec.lua
 test-faults:
 	$(MAKE) --no-print-directory test SPECS="$(FAULT_SPECS)" BUSTED_TAGS=
 
@@ -134,7 +144,7 @@ asan:
 # run a full LeakSanitizer scan after nearly every input (measured: 90% of
 # the time).  Leaks of the C code are `make asan`'s and valgrind's job.
 # Kept findings live in fuzz/<name>/regress/, and `make test` replays them
-# and the seeds (spec/fuzz_regress_spec.lua) through the same code, built by
+# and the seeds (spec/unit/fuzz_regress_spec.lua) through the same code, built by
 # $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
 FUZZ_C_TARGETS   = vcard_frames core_glue
 FUZZ_LUA_TARGETS = apdu transaction swtext decoders
