@@ -62,7 +62,7 @@ DEBS_FLAKE   = stress-ng
 DEBS_ASAN    = clang-14 libclang-rt-14-dev
 DEBS_FUZZ    = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
 
-.PHONY: all check test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
+.PHONY: all test demo install clean deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
 
 all: $(CORE) $(VCARDIO)
 
@@ -93,6 +93,7 @@ SPECS ?= spec
 BUSTED_TAGS ?= --exclude-tags=slow
 # The unit specs on the machine as it is: nothing installed, no pcscd
 # started; the C modules and the fuzz replay builds are compiled first.
+.PHONY: check
 check: all fuzz-replay
 	sh spec/support/run-busted $(LUA) spec/unit
 

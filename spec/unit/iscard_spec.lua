@@ -5,7 +5,7 @@ local iscard = require "iscard"
 local E = iscard.errors
 
 describe("module", function()
-  it("has the constants of the COM interfaces with their values", function()
+  it("has the constants of the COM interfaces with their COM values", function()
     assert.are.same({ 1, 2, 3 }, { iscard.EXCLUSIVE, iscard.SHARED, iscard.DIRECT })
     assert.are.same({ 0, 1, 2, 3 }, { iscard.LEAVE, iscard.RESET, iscard.UNPOWER, iscard.EJECT })
     assert.are.same({ 1, 2, 0xFF }, { iscard.T0, iscard.T1, iscard.RAW })
