@@ -1,8 +1,11 @@
 # iscard -- build, test, demo, install.
 #
 #   make            build build/iscard/core.so and build/iscard/vcard_io.so
+#   make check      the unit specs (spec/unit): no root, no pcscd, no package
+#                   install, a few seconds; ends "N passed, N failed"
 #   make test       (as root: install missing Debian packages) build, start
-#                   the PC/SC test bed, run the specs; ends "N passed, N failed"
+#                   the PC/SC test bed, run the specs (spec/unit and
+#                   spec/bed); ends "N passed, N failed"
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
 #   make test-faults  the reliability scenarios (README, Reliability), slow
@@ -83,18 +86,26 @@ deps:
 	  else echo "missing Debian packages (run as root to install):$$missing"; exit 1; fi; \
 	fi
 
+# spec/unit: specs that run anywhere; spec/bed: specs that need the test bed
+# (spec/support/testbed), each one pending with the reason outside it.
 SPECS ?= spec
 # Fault specs tagged #slow (pcscd restarts, cards pulled several times) are
 # left out of test, test-all and valgrind; test-faults runs them.
 BUSTED_TAGS ?= --exclude-tags=slow
+# The unit specs on the machine as it is: nothing installed, no pcscd
+# started; the C modules and the fuzz replay builds are compiled first.
+.PHONY: check
+check: all fuzz-replay
+	sh spec/support/run-busted $(LUA) spec/unit
+
 test: deps
 	$(MAKE) all fuzz-replay
 	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
 
 # --- every scenario of the README's reliability table (README, Reliability):
 # the specs it points to, slow ones included.
-FAULT_SPECS = spec/faults_spec.lua spec/restart_spec.lua spec/iscard_spec.lua \
-              spec/seed_spec.lua spec/transaction_unit_spec.lua
+FAULT_SPECS = spec/bed/faults_spec.lua spec/bed/restart_spec.lua spec/bed/iscard_spec.lua \
+              spec/bed/quickstart_spec.lua spec/unit/transaction_spec.lua
 test-faults:
 	$(MAKE) --no-print-directory test SPECS="$(FAULT_SPECS)" BUSTED_TAGS=
 
@@ -135,7 +146,7 @@ asan:
 # run a full LeakSanitizer scan after nearly every input (measured: 90% of
 # the time).  Leaks of the C code are `make asan`'s and valgrind's job.
 # Kept findings live in fuzz/<name>/regress/, and `make test` replays them
-# and the seeds (spec/fuzz_regress_spec.lua) through the same code, built by
+# and the seeds (spec/unit/fuzz_regress_spec.lua) through the same code, built by
 # $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
 FUZZ_C_TARGETS   = vcard_frames core_glue
 FUZZ_LUA_TARGETS = apdu transaction swtext decoders

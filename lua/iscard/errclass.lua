@@ -14,7 +14,7 @@ local util = require "iscard.util"
 local M = {}
 
 -- The class of each error name (`classes`). A name in neither this table
--- nor `other` is `other` too, but spec/hostile_calls_spec.lua fails for such
+-- nor `other` is `other` too, but spec/unit/hostile_calls_spec.lua fails for such
 -- a code of `iscard.errors`: a new code gets its class on purpose.
 M.classes = {
   -- pcsc-lite reports a lost daemon as any of these, depending on where the

@@ -28,7 +28,7 @@
 --                             (hi*256+lo)*10 ms (0: at once, faster than
 --                             pcscd polls)
 --
--- Faults (a broken card, for spec/faults_spec.lua):
+-- Faults (a broken card, for spec/bed/faults_spec.lua):
 --
 --   80 10 00 00               never answers (a delay of a day, which ends
 --                             when vpcd closes the connection: pcscd stopped)

@@ -1,7 +1,7 @@
 -- What the test card's data should look like, computed independently of
 -- spec/cards/iso.lua (which has its own code for it): a test that used the
 -- card's code to check the card would prove nothing.  And what a failure
--- returned as a value looks like.
+-- returned as a value and a refused number look like.
 local assert = require "luassert"
 
 local oracle = {}
@@ -33,6 +33,18 @@ function oracle.failure_check(errors)
     assert.are.equal(name, msg:match("^([%w_]+):"), msg)
     assert.are.equal(errors[name], code)
   end
+end
+
+-- Numbers that are no whole number, or out of every range iscard takes.
+oracle.NOT_WHOLE = { 0 / 0, math.huge, -math.huge, 1.5, -0.5, 2 ^ 60 }
+
+-- Asserts f raises an argument error about a whole number (the C check's
+-- words; the Lua layer's own checks, such as attr_raw's, say "integer").
+function oracle.refuses(f)
+  local ok, err = pcall(f)
+  assert.is_false(ok, "accepted")
+  err = tostring(err)
+  assert.is_truthy(err:find("whole number", 1, true) or err:find("integer", 1, true), err)
 end
 
 return oracle

@@ -1,6 +1,8 @@
 -- The ISO layer on the real stack: ISCard:Transaction through pcscd + vpcd
 -- to the test card, whose ISO behaviours are spec/cards/iso.lua (INS map at
 -- the top of that file). Run through spec/support/testbed (make test does).
+local bed = require "support.bed"
+if not bed.up then return pending(bed.needed()) end
 
 local oracle = require "support.oracle"
 local pattern, adler32 = oracle.pattern, oracle.adler32
@@ -71,7 +73,7 @@ describe("ISO layer on pcscd + vpcd", function()
   -- An empty reply cannot be staged here: vpcd reads a 0-byte answer as
   -- "no answer yet" and the transmit never returns (a card that never
   -- answers blocks, as PC/SC documents).  The engine's handling of an empty
-  -- reply is covered in spec/transaction_unit_spec.lua.
+  -- reply is covered in spec/unit/transaction_spec.lua.
 
   it("collects 61xx chains, 6100 pieces included", function()
     for _, v in ipairs { { 0x10, 5 }, { 0x00, 3 }, { 0xFF, 2 } } do

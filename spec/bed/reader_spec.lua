@@ -4,6 +4,7 @@
 -- own; pcscd answers the two reader-name attributes.
 local iscard = require "iscard"
 local bed = require "support.bed"
+if not bed.up then return pending(bed.needed()) end
 
 local E = iscard.errors
 

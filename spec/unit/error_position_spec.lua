@@ -5,45 +5,13 @@
 --
 -- Each case is a one-line function holding one wrong call (not a tail
 -- call, which would leave this file's frame); the expected position is the
--- line that function is defined on. The first part needs no PC/SC; the
--- second needs an ISCard, so pcscd and the test bed's card.
+-- line that function is defined on. This part needs no PC/SC; the calls
+-- on an ISCard are in spec/bed/error_position_spec.lua.
 local iscard = require "iscard"
-
-local HERE = debug.getinfo(1, "S").short_src
-local unpack = table.unpack or unpack -- luacheck: compat
-
--- Asserts f(...) raises at f's own line in this file, naming `name`.
-local function blames_caller(name, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, name .. ": no error")
-  err = tostring(err)
-  local where = HERE .. ":" .. debug.getinfo(f, "S").linedefined .. ": "
-  assert.are.equal(where, err:sub(1, #where), "position of: " .. err)
-  assert.is_truthy(err:find(name, #where + 1, true), "does not name " .. name .. ": " .. err)
-end
-
--- Plain Lua 5.1 (not LuaJIT) leaves a mark for each tail call on the stack.
-local LUA51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
-
--- Each case: {name the message must hold, the wrong call}. A case whose
--- error still comes from a part of iscard that another change is rewriting
--- says which in `elsewhere` (or `lua51`, on plain 5.1 only) and is reported
--- as pending with that reason. `args`, when given, makes the arguments of
--- each call (at the time the test runs).
-local function cases_of(list, args)
-  for _, c in ipairs(list) do
-    local why = c.elsewhere or (LUA51 and c.lua51)
-    if why then
-      pending(c[1] .. ": " .. why)
-    else
-      it(c[1], function() blames_caller(c[1], c[2], unpack(args and args() or {})) end)
-    end
-  end
-end
+local cases_of = require("support.blame").cases_of
 
 local iso = iscard.ISCardISO7816()
 local cmd = iscard.ISCardCmd()
-local VERIFY = { apdu = "\0\32\0\0" }
 
 describe("misuse without PC/SC raises at the caller's line, naming the function:", function()
   describe("iscard", function()
@@ -173,77 +141,3 @@ describe("misuse without PC/SC raises at the caller's line, naming the function:
   end)
 end)
 
-describe("misuse of an ISCard raises at the caller's line, naming the method:", function()
-  local bed = require "support.bed"
-  local card, detached, closed
-
-  before_each(function()
-    card = bed.attach(bed.reader)
-    detached = assert(iscard.ISCard())
-    closed = assert(iscard.ISCard())
-    closed:close()
-  end)
-
-  after_each(function()
-    card:close()
-    detached:close()
-  end)
-
-  cases_of({
-    { "AttachByReader", function(_, d) d:AttachByReader({}) end },
-    { "AttachByHandle", function(_, d) d:AttachByHandle(0) end },
-    { "Detach", function(c) c:Detach("nowhere") end },
-    { "Detach", function(_, _, x) x:Detach() end },
-    { "ReAttach", function(c) c:ReAttach("alone") end },
-    { "ReAttach", function(_, d) d:ReAttach() end },
-    { "LockSCard", function(_, d) d:LockSCard() end },
-    { "UnlockSCard", function(c) c:UnlockSCard() end },
-    { "transmit", function(c) c:transmit(5) end },
-    { "transmit", function(_, _, x) x:transmit("\0\164\0\0") end },
-    { "control", function(c) c:control(-1) end },
-    { "attr_raw", function(c) c:attr_raw("NO_SUCH_ATTRIBUTE") end },
-    { "attr_raw", function(_, _, x) x:attr_raw("VENDOR_NAME") end },
-    { "set_attr", function(c) c:set_attr(1.5, "") end },
-    { "set_attr", function(c) c:set_attr("VENDOR_NAME", {}) end },
-    { "attr", function(c) c:attr({}) end },
-    { "attr", function(_, d) d:attr("VENDOR_NAME") end },
-    { "attrs", function(_, d) d:attrs() end },
-    { "features", function(_, _, x) x:features() end },
-    { "properties", function(_, _, x) x:properties() end },
-    { "pin_properties", function(_, _, x) x:pin_properties() end },
-    { "verify_pin", function(c) c:verify_pin({ colour = 1 }) end },
-    { "verify_pin", function(_, _, x) x:verify_pin(VERIFY) end },
-    { "modify_pin", function(c) c:modify_pin(5) end },
-    { "Transaction", function(c) c:Transaction(5) end },
-    { "Transaction", function(c) c:Transaction(iscard.ISCardCmd()) end },
-    { "Transaction", function(c) c:Transaction(iso:ReadBinary(0, 0), { colour = 1 }) end },
-    { "Transaction", function(_, d) d:Transaction(iso:ReadBinary(0, 0)) end },
-    { "Transaction", function(c) assert(c:open_channel()):Transaction(5) end },
-    { "options", function(c) c:options(5) end },
-    { "options", function(c) c:options({ colour = 1 }) end },
-    { "open_channel", function(c) c:open_channel(20) end },
-    { "Atr", function(_, d) local _ = d.Atr end },
-    { "Status", function(_, d) local _ = d.Status end },
-    { "get_Atr", function(_, d) d:get_Atr() end },
-    { "get_Status", function(_, d) d:get_Status() end },
-    { "colour", function(c) local _ = c.colour end },
-    { "Protocol", function(c) c.Protocol = 1 end },
-    { "status_change", function(_, _, x) iscard.status_change(x, 0, { { reader = bed.reader } }) end },
-    { "cancel", function(_, _, x) iscard.cancel(x) end },
-    { "readers", function(_, _, x) iscard.readers(x) end },
-    { "Transaction on channel", function(c) assert(c:open_channel()):Transaction(cmd:BuildCmd(0x40, 0xB0)) end },
-    { "close", function(c) assert(c:open_channel()).close(5) end },
-    { "Transaction", function(c) local ch = assert(c:open_channel()); ch:close(); ch:Transaction(cmd) end },
-  }, function() return { card, detached, closed } end)
-
-  it("monitor: poll, events and cancel", function()
-    local mon = iscard.monitor({ initial = false })
-    blames_caller("poll", function(m) m:poll(0.5) end, mon)
-    blames_caller("events", function(m) m:events("x") end, mon)
-    blames_caller("colour", function(m) local _ = m.colour end, mon)
-    mon:close()
-    blames_caller("poll", function(m) m:poll() end, mon)
-    blames_caller("cancel", function(m) m:cancel() end, mon)
-    blames_caller("cancel", function(m) iscard.cancel(m) end, mon)
-  end)
-end)

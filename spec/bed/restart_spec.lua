@@ -4,6 +4,7 @@
 -- (root): it kills and restarts that pcscd.
 local iscard = require "iscard"
 local bed = require "support.bed"
+if not bed.up then return pending(bed.needed()) end
 
 local E = iscard.errors
 -- What pcsc-lite reports on a context whose daemon has gone; a socket that

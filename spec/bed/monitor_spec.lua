@@ -6,6 +6,7 @@
 local iscard = require "iscard"
 local core = require "iscard.core"
 local bed = require "support.bed"
+if not bed.up then return pending(bed.needed()) end
 
 local RS = iscard.reader_states
 local R1, R2 = bed.readers[1], bed.readers[2]

@@ -1,13 +1,9 @@
--- The `iscard` command against the test bed (spec/cards/testcard.lua).
+-- The `iscard` command against the test bed (spec/cards/testcard.lua);
+-- what it does without a card: spec/unit/cli_spec.lua.
 local bed = require "support.bed"
-
-local function run(args)
-  local lua = os.getenv("LUA") or "lua5.4"
-  local p = assert(io.popen(lua .. " bin/iscard " .. args .. " 2>&1; echo \"rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+if not bed.up then return pending(bed.needed()) end
+local cli = require "support.cli"
+local run, script = cli.run, cli.script
 
 describe("iscard command", function()
   it("readers numbers both readers and shows the card's ATR", function()
@@ -49,41 +45,11 @@ describe("iscard command", function()
     assert.matches("SCARD_E_UNKNOWN_READER: .*rc=1\n$", run("info --reader nope"))
   end)
 
-  it("--version prints the module's version and the Lua running it", function()
-    local version = require("iscard").VERSION
-    assert.matches("^iscard " .. version:gsub("%p", "%%%0") .. " %(Lua 5%.%d%)\nrc=0\n$", run("--version"))
-    assert.matches("'iscard %-%-version'", run("help"))
-  end)
-
   it("shows the code of a PC/SC failure in hex after its message", function()
     assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=1\n$", run("send -r nope 80010000"))
     assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=1\n$", run("info -r nope"))
     assert.matches("SCARD_E_UNKNOWN_READER: [^\n]* %[0x80100009%]\nrc=2\n$", run("wait -r nope -t 0"))
   end)
-
-  it("help vcard shows a whole card script, which runs, and no file outside the rock", function()
-    local help = run("help vcard")
-    assert.is_nil(help:find("examples/", 1, true))
-    local script = assert(help:match("\n%s+(return {[^\n]+})\n"))
-    local card = assert((loadstring or load)(script))() -- luacheck: compat
-    assert.are.equal("\144\0", card.apdu({}, "\0\164\4\0"))
-  end)
-
-  it("refuses bad hex and unknown options with status 2", function()
-    assert.matches("bad APDU 'zz'.*rc=2\n$", run("send zz"))
-    assert.matches("unknown option.*rc=2\n$", run("send --bogus 00A40400"))
-    assert.matches("rc=2\n$", run("nosuchcommand"))
-  end)
-
-  local function script(text, args)
-    local name = os.tmpname()
-    local f = assert(io.open(name, "w"))
-    f:write(text)
-    f:close()
-    local out = run("script " .. (args or "") .. " " .. name)
-    os.remove(name)
-    return out
-  end
 
   it("script runs APDUs with a reset and expected status words, exit 0", function()
     local out = script([[
@@ -115,21 +81,5 @@ exit
     local out = run("script --show-pins --auto - <<'EOF'\n0020000104 31323334 = 6d00\n00E2030200 = 9000\nEOF\n")
     assert.matches("^> 00 20 00 01 04 31 32 33 34\n", out)
     assert.matches("> 00 C0 00 00 03\n< 03 04 05 90 00 : success\nrc=0\n$", out)
-  end)
-
-  it("script refuses a bad line before sending anything, exit 2", function()
-    local out = script("80 01 00 00 = 9000\n80 0\n")
-    assert.matches(":2: [^\n]+\nrc=2\n$", out)
-    assert.is_nil(out:find("> ", 1, true))
-    assert.matches("4 hex digits", script("80010000 = 90\n"))
-  end)
-
-  it("atr describes and identifies an ATR", function()
-    local out = run("atr --list spec/data/smartcard_list.txt 3B021451")
-    assert.matches("^TS = 3B: direct convention\n", out)
-    assert.matches("identified %(spec/data/smartcard_list.txt%):\n  class with a range\n", out)
-    assert.matches("rc=0\n$", out)
-    assert.matches("TS 00 .*rc=1\n$", run("atr 00"))
-    assert.matches("rc=2\n$", run("atr zz"))
   end)
 end)

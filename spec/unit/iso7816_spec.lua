@@ -6,6 +6,7 @@ local cmdm = require "iscard.cmd"
 local iso7816 = require "iscard.iso7816"
 
 local H, X = util.fromhex, util.tohex
+local mtype = util.mtype
 
 local function raises_here(pattern, f)
   local ok, err = pcall(f)
@@ -199,5 +200,72 @@ describe("ISCardISO7816 range checks", function()
     raises_here("has no member 'x'", function() iso.x = 1 end)
     raises_here("ReadBinary is a method and cannot be assigned", function() iso.ReadBinary = 1 end)
     raises_here("ReadBinary: iscard%.ISCardISO7816 expected as self", function() iso.ReadBinary(0, 0, 1) end)
+  end)
+end)
+
+-- The builders' argument checks accept exactly what util.int accepts (the
+-- tables behind them: spec/unit/apdu_spec.lua), in the order of the
+-- arguments, and change nothing when they fail.
+describe("builder checks", function()
+  local iso
+  before_each(function() iso = iso7816.new() end)
+
+  it("turn floats with integral values into integers", function()
+    local c = iso:ReadBinary(1.0, 2.0, 256.0)
+    assert.equal("00B0010200", c:hex())
+    assert.equal(mtype(1), mtype(c.P1))
+    assert.equal(mtype(256), mtype(c.LeField))
+    c = iso:ReadBinary(0, 0, 300.0)
+    assert.equal(mtype(300), mtype(c.LeField))
+    iso:SetDefaultClassId(128.0)
+    assert.equal(mtype(128), mtype(iso:GetData(0, 0).ClassId))
+    c = cmdm.new():BuildCmd(0.0, 176.0, 1.0, 2.0, nil, 65536.0)
+    assert.equal(mtype(1), mtype(c.P1))
+    assert.equal(mtype(65536), mtype(c.LeField))
+    c.P2 = 7.0
+    assert.equal(mtype(7), mtype(c.P2))
+    c.Nad = 0.0
+    assert.equal(mtype(0), mtype(c.Nad))
+  end)
+
+  it("check the arguments in order, the ISCardCmd last", function()
+    local bad = {}
+    raises_here("ReadBinary: P1: integer 0%.%.255 expected, got integer 256",
+      function() iso:ReadBinary(256, -1, -1, bad) end)
+    raises_here("ReadBinary: P2: integer 0%.%.255 expected, got integer %-1",
+      function() iso:ReadBinary(0, -1, -1, bad) end)
+    raises_here("ReadBinary: P1=A0: with short EF addressing",
+      function() iso:ReadBinary(0xA0, 0, -1, bad) end)
+    raises_here("ReadBinary: bytes to read: integer 0%.%.65536 expected, got integer %-1",
+      function() iso:ReadBinary(0, 0, -1, bad) end)
+    raises_here("ReadBinary: bytes to read: integer 0%.%.65536 expected, got float 1%.5",
+      function() iso:ReadBinary(0, 0, 1.5, bad) end)
+    raises_here("ReadBinary: iscard%.ISCardCmd or nil expected as the last argument, got table",
+      function() iso:ReadBinary(0, 0, 65536, bad) end)
+    raises_here("UpdateBinary: data: binary string or nil expected, got integer 5",
+      function() iso:UpdateBinary(0, 0, 5, bad) end)
+    raises_here("UpdateBinary: data is required", function() iso:UpdateBinary(0, 0, "", bad) end)
+    raises_here("UpdateBinary: data: at most 65535 bytes allowed, got 65536",
+      function() iso:UpdateBinary(0, 0, ("x"):rep(65536)) end)
+    raises_here("envelope: bytes expected: integer 0%.%.65536 expected, got string",
+      function() iso:envelope("x", "1") end)
+    raises_here("SetDefaultClassId: class: integer 0%.%.255 expected, got nil",
+      function() iso:SetDefaultClassId() end)
+    raises_here("GetData: iscard%.ISCardISO7816 expected as self, got nil %(call it with ':'%)",
+      function() iso.GetData(nil, 0, 0) end)
+  end)
+
+  it("leave the passed ISCardCmd as it was when a check fails", function()
+    local c = iso:ReadBinary(0, 1, 2)
+    c.ApduReply = "\144\0"
+    assert.has_error(function() iso:ReadBinary(0, 300, 2, c) end)
+    assert.equal("00B0000102", c:hex())
+    assert.equal(0x9000, c.ReplyStatus)
+  end)
+
+  it("build the envelope's Le only when given", function()
+    assert.equal("00C200000141", iso:envelope("A"):hex())
+    assert.equal("00C20000014100", iso:envelope("A", 0):hex())
+    assert.equal("00C20000014100", iso:envelope("A", 256.0):hex())
   end)
 end)

@@ -5,6 +5,7 @@ local util = require "iscard.util"
 local cmdm = require "iscard.cmd"
 
 local H, X = util.fromhex, util.tohex
+local mtype = util.mtype
 
 local function built(...)
   return cmdm.new():BuildCmd(...)
@@ -494,5 +495,50 @@ describe("cmd.transport_cla", function()
     assert.equal(0x80, t(0x80))
     assert.equal(0xA0, t(0xA0))
     assert.equal(0x94, t(0x94))
+  end)
+end)
+
+-- The argument checks of BuildCmd, the builders and the byte properties
+-- look values up in tables first and fall back to util's checks for the
+-- message: they accept exactly what util.int accepts, give back the same
+-- integers, and check in the same order.
+describe("util.byte_of, int_table, int_in", function()
+  it("agree with util.int on every kind of value", function()
+    local t = util.int_table(0, 300)
+    local values = { 0, 1, 255, 256, 300, 301, -1, 0.0, 5.0, -0.0, 255.0, 1.5, 2 ^ 53, -(2 ^ 53), 1 / 0, -1 / 0,
+      0 / 0, "5", "0x10", true, false, {}, print }
+    for _, v in ipairs(values) do
+      for _, range in ipairs { { util.byte_of, 0, 255 }, { t, 0, 300 } } do
+        local tab, lo, hi = range[1], range[2], range[3]
+        local ok, want = pcall(util.int, v, "x", lo, hi)
+        local got = tab[v]
+        if ok then
+          assert.equal(want, got)
+          assert.equal(mtype(want), mtype(got))
+        else
+          assert.is_nil(got)
+        end
+        local got2 = util.int_in(v, lo, hi)
+        if ok then
+          assert.equal(want, got2)
+          assert.equal(mtype(want), mtype(got2))
+        else
+          assert.is_nil(got2)
+        end
+      end
+    end
+  end)
+end)
+
+describe("BuildCmd checks", function()
+  it("check in order and leave the command as it was", function()
+    local c = cmdm.new():BuildCmd(0, 0xB0)
+    raises_here("BuildCmd: INS: integer 0%.%.255 expected, got nil", function() c:BuildCmd(0, nil, 300) end)
+    raises_here("BuildCmd: P1: integer 0%.%.255 expected, got integer 300", function() c:BuildCmd(0, 0, 300, -1) end)
+    raises_here("BuildCmd: data: binary string or nil expected, got boolean",
+      function() c:BuildCmd(0, 0, 0, 0, true, -1) end)
+    raises_here("BuildCmd: Le: integer 0%.%.65536 expected, got string",
+      function() c:BuildCmd(0, 0, 0, 0, nil, "1") end)
+    assert.equal("00B00000", c:hex())
   end)
 end)
