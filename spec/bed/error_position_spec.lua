@@ -11,7 +11,7 @@ local bed = require "support.bed"
 if not bed.up then return pending(bed.needed()) end
 local iscard = require "iscard"
 local blame = require "support.blame"
-local cases_of, blames_caller = blame.cases_of, blame.blames_caller
+local cases_of, blames_caller = blame.cases_for(it, pending), blame.blames_caller
 
 local iso = iscard.ISCardISO7816()
 local cmd = iscard.ISCardCmd()

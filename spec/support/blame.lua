@@ -3,6 +3,7 @@
 -- wrong call (not a tail call, which would leave the spec's frame); the
 -- expected position is the spec file and the line that function is
 -- defined on.
+local assert = require "luassert"
 local M = {}
 local unpack = table.unpack or unpack -- luacheck: compat
 
@@ -23,14 +24,17 @@ local LUA51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
 -- Each case: {name the message must hold, the wrong call}. A case that
 -- cannot hold on plain 5.1 says why in `lua51` and is reported as pending
 -- there. `args`, when given, makes the arguments of each call (at the time
--- the test runs).
-function M.cases_of(list, args)
-  for _, c in ipairs(list) do
-    local why = c.elsewhere or (LUA51 and c.lua51)
-    if why then
-      pending(c[1] .. ": " .. why)
-    else
-      it(c[1], function() M.blames_caller(c[1], c[2], unpack(args and args() or {})) end)
+-- the test runs). busted's `it` and `pending` exist only in a spec file's
+-- environment, so the spec hands them over: `cases_for(it, pending)`.
+function M.cases_for(it, pending)
+  return function(list, args)
+    for _, c in ipairs(list) do
+      local why = c.elsewhere or (LUA51 and c.lua51)
+      if why then
+        pending(c[1] .. ": " .. why)
+      else
+        it(c[1], function() M.blames_caller(c[1], c[2], unpack(args and args() or {})) end)
+      end
     end
   end
 end

@@ -8,7 +8,7 @@
 -- line that function is defined on. This part needs no PC/SC; the calls
 -- on an ISCard are in spec/bed/error_position_spec.lua.
 local iscard = require "iscard"
-local cases_of = require("support.blame").cases_of
+local cases_of = require("support.blame").cases_for(it, pending)
 
 local iso = iscard.ISCardISO7816()
 local cmd = iscard.ISCardCmd()
