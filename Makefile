@@ -136,17 +136,17 @@ asan:
 # the daemon or a script controls: fuzz/<name>.c for C targets, and for the
 # pure-Lua parts one generic target, fuzz/lua_target.c, built once per
 # harness fuzz/harness/<name>.lua.  A new parser needs its harness, a
-# fuzz/<name>/seeds/ folder and its name in FUZZ_LUA_TARGETS.
+# fuzz/<name>/start/ folder and its name in FUZZ_LUA_TARGETS.
 #   make fuzz FUZZ_SECONDS=N [FUZZ_RUNS=N] [FUZZ_TARGETS="apdu ..."]
 # runs each target for N seconds (or N executions, whichever first), from
-# its seeds and the corpus it grew before (build/fuzz/corpus/<name>), and
+# its starting inputs (fuzz/<name>/start/) and the corpus it grew before (build/fuzz/corpus/<name>), and
 # prints the executions of each; findings go to build/fuzz/findings/<name>/.
 # -detect_leaks=0: every target keeps one lua_State across inputs, whose
 # heap grows and shrinks with the collector, not per input; libFuzzer would
 # run a full LeakSanitizer scan after nearly every input (measured: 90% of
 # the time).  Leaks of the C code are `make asan`'s and valgrind's job.
 # Kept findings live in fuzz/<name>/regress/, and `make test` replays them
-# and the seeds (spec/unit/fuzz_regress_spec.lua) through the same code, built by
+# and the starting inputs (spec/unit/fuzz_regress_spec.lua) through the same code, built by
 # $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
 FUZZ_C_TARGETS   = vcard_frames core_glue
 FUZZ_LUA_TARGETS = apdu transaction swtext decoders
@@ -184,7 +184,7 @@ fuzz:
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/findings/$$t; \
 	  log=$(FUZZ_BUILD)/$$t.log; \
 	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -print_final_stats=1 -detect_leaks=0 \
-	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$t/ $(FUZZ_BUILD)/corpus/$$t fuzz/$$t/seeds \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$t/ $(FUZZ_BUILD)/corpus/$$t fuzz/$$t/start \
 	    >$$log 2>&1 || { tail -n 60 $$log; echo "fuzz: $$t found a crash (above; input in $(FUZZ_BUILD)/findings/$$t/)"; exit 1; }; \
 	  awk -v t=$$t '/stat::number_of_executed_units/ {n=$$2} /stat::average_exec_per_sec/ {r=$$2} \
 	    /stat::new_units_added/ {u=$$2} END {printf "%-13s %11d executions, %6d/s, %4d new corpus units\n", t, n, r, u}' $$log; \

@@ -4,7 +4,7 @@
  * harness defines fuzz(bytes), which drives a pure-Lua part of iscard with
  * the input and raises only when the part broke its contract; such an error
  * aborts, which libFuzzer reports as a crash.  A new parser gets a target
- * by adding its harness file, a seeds folder and its name to
+ * by adding its harness file, a folder of starting inputs (start/) and its name to
  * FUZZ_LUA_TARGETS in the Makefile.
  */
 #include "lua_embed.h"

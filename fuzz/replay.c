@@ -2,7 +2,7 @@
  * A main for the fuzz targets outside libFuzzer: feeds each file named on
  * the command line to LLVMFuzzerTestOneInput once.  `make test` builds the
  * targets with it and the plain compiler, and spec/unit/fuzz_regress_spec.lua
- * replays every seed and every kept finding (fuzz/<target>/regress/)
+ * replays every starting input and every kept finding (fuzz/<target>/regress/)
  * through the same code the fuzzer ran.  Exit 0: no input crashed.
  */
 #include <stdint.h>

@@ -13,8 +13,8 @@ describe("iscard command", function()
   it("help vcard shows a whole card script, which runs, and no file outside the rock", function()
     local help = run("help vcard")
     assert.is_nil(help:find("examples/", 1, true))
-    local script = assert(help:match("\n%s+(return {[^\n]+})\n"))
-    local card = assert((loadstring or load)(script))() -- luacheck: compat
+    local card_script = assert(help:match("\n%s+(return {[^\n]+})\n"))
+    local card = assert((loadstring or load)(card_script))() -- luacheck: compat
     assert.are.equal("\144\0", card.apdu({}, "\0\164\4\0"))
   end)
 

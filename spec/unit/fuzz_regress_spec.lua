@@ -1,4 +1,4 @@
--- The fuzz targets' seeds and kept findings (fuzz/<target>/seeds/ and
+-- The fuzz targets' starting inputs and kept findings (fuzz/<target>/start/ and
 -- fuzz/<target>/regress/), replayed through the same code the fuzzer ran:
 -- the Lua harnesses (fuzz/harness/<name>.lua) here, on every Lua version;
 -- the C targets through their replay builds (build/fuzz-replay/<name>,
@@ -7,7 +7,7 @@ local LUA_TARGETS = { "apdu", "transaction", "swtext", "decoders" }
 local C_TARGETS = { "vcard_frames", "core_glue" }
 
 local function inputs(target)
-  local p = assert(io.popen("ls -d fuzz/" .. target .. "/seeds/* fuzz/" .. target .. "/regress/* 2>/dev/null"))
+  local p = assert(io.popen("ls -d fuzz/" .. target .. "/start/* fuzz/" .. target .. "/regress/* 2>/dev/null"))
   local list = {}
   for line in p:lines() do list[#list + 1] = line end
   p:close()
@@ -27,7 +27,7 @@ describe("fuzz regression inputs", function()
   teardown(function() package.path = saved_path end)
 
   for _, t in ipairs(LUA_TARGETS) do
-    it("the " .. t .. " harness accepts every seed and kept finding", function()
+    it("the " .. t .. " harness accepts every starting input and kept finding", function()
       dofile("fuzz/harness/" .. t .. ".lua")
       local fuzz = _G.fuzz -- luacheck: ignore
       _G.fuzz = nil
@@ -41,7 +41,7 @@ describe("fuzz regression inputs", function()
   end
 
   for _, t in ipairs(C_TARGETS) do
-    it("the " .. t .. " target runs every seed and kept finding without a crash", function()
+    it("the " .. t .. " target runs every starting input and kept finding without a crash", function()
       local bin = "build/fuzz-replay/" .. t
       assert(io.open(bin), bin .. " is missing: make fuzz-replay")
       local list = inputs(t)
