@@ -55,6 +55,170 @@ local CLASSES = { { 1, "A" }, { 2, "B" }, { 4, "C" } }
 
 local function bit(b, value) return floor(b / value) % 2 == 1 end
 
+local function nibbles(b) return floor(b / 16), b % 16 end
+
+-- The XOR of the bytes from T0 (the second) to `last`.
+local function xor_t0_to(s, last)
+  local x = 0
+  for i = 2, last do x = util.xor_byte(x, byte(s, i)) end
+  return x
+end
+
+--- The check byte TCK that completes `bytes`: the XOR of every byte from T0
+-- (the second) to the last (ISO 7816-3 8.2.5). Appended to an ATR without
+-- TCK it makes the XOR of T0 .. TCK zero.
+-- @tparam string bytes an ATR without its TCK (binary)
+-- @treturn integer 0..255
+function M.tck(bytes)
+  if type(bytes) ~= "string" then
+    util.misuse("atr.tck: string expected, got %s", util.describe(bytes))
+  end
+  return xor_t0_to(bytes, #bytes)
+end
+
+-- What each interface byte means, by the group it is in: `global1` (group
+-- 1), `global2` (group 2, whatever TD1 says: ISO 7816-3 8.2.3) or `t<T>` for
+-- a group i >= 3, where T is what TD(i-1) names. `set(a, b)` writes what the
+-- byte says into the parsed ATR `a` (from the first group of its kind only),
+-- `say(a, b)` describes it for `format`; a byte with neither is described by
+-- its protocol ("T=4").
+local function vpp() return "programming voltage (deprecated)" end
+local MEANING = {
+  ta = {
+    global1 = {
+      set = function(a, b) a.fi, a.di = nibbles(b) end,
+      say = function(a)
+        return format("Fi = %s, Di = %s, fmax = %s MHz", tostring(a.f or "reserved"),
+          tostring(a.d or "reserved"), tostring(a.fmax or "?"))
+      end,
+    },
+    global2 = {
+      set = function(a, b)
+        a.specific = { protocol = b % 16, changeable = not bit(b, 0x80), implicit = bit(b, 0x10) }
+      end,
+      say = function(a)
+        local s = a.specific
+        return format("specific mode: T=%d, %s, parameters %s", s.protocol,
+          s.changeable and "changeable" or "not changeable", s.implicit and "implicit" or "from TA1")
+      end,
+    },
+    t1 = {
+      set = function(a, b) a.t1.ifsc = b end,
+      say = function(_, b) return format("IFSC = %d", b) end,
+    },
+    t15 = {
+      set = function(a, b)
+        local classes = {}
+        for _, c in ipairs(CLASSES) do
+          if bit(b, c[1]) then classes[#classes + 1] = c[2] end
+        end
+        a.class = concat(classes)
+        a.clock_stop = M.CLOCK_STOP[floor(b / 64)]
+      end,
+      say = function(a, b)
+        return format("clock stop: %s, class: %s", M.CLOCK_STOP[floor(b / 64)], a.class ~= "" and a.class or "none")
+      end,
+    },
+  },
+  tb = {
+    global1 = { say = vpp },
+    global2 = { say = vpp },
+    t1 = {
+      set = function(a, b) a.t1.bwi, a.t1.cwi = nibbles(b) end,
+      say = function(_, b) return format("BWI = %d, CWI = %d", nibbles(b)) end,
+    },
+  },
+  tc = {
+    global1 = {
+      set = function(a, b) a.n = b end,
+      say = function(_, b) return format("extra guard time N = %d", b) end,
+    },
+    global2 = {
+      set = function(a, b) a.wi = b end,
+      say = function(_, b) return format("T=0 waiting time integer WI = %d", b) end,
+    },
+    t1 = {
+      set = function(a, b) a.t1.edc = b % 2 == 1 and "crc" or "lrc" end,
+      say = function(_, b) return b % 2 == 1 and "error detection: CRC" or "error detection: LRC" end,
+    },
+  },
+  td = {},
+}
+
+-- The interface bytes of a group, in the order they come.
+local NAMES = { "ta", "tb", "tc", "td" }
+
+-- The kind of group i (a key of MEANING's tables) when the TD before it
+-- named protocol t.
+local function kind(i, t)
+  if i == 1 then return "global1" elseif i == 2 then return "global2" end
+  return "t" .. t
+end
+
+-- Why X, due at byte `pos`, is not read: "truncated: X is missing" when
+-- the string, `n` bytes, is not longer than an ATR; else that X would lie
+-- beyond the longest ATR.
+local function missing(what, pos, n)
+  if n <= M.MAX_LENGTH then return format("truncated: %s is missing", what) end
+  return format("%s would be byte %d, past the longest ATR (%d bytes): not decoded", what, pos, M.MAX_LENGTH)
+end
+
+-- Reads the groups of interface bytes into `a.interface`, never past byte
+-- `limit`. Returns the position after them, or nil when they are cut short
+-- (said in `a.errors`).
+local function read_interface(a, bytes, limit)
+  local y = floor(a.t0 / 16)
+  local pos, group = 3, 0
+  repeat
+    group = group + 1
+    local g = {}
+    a.interface[group] = g
+    for _, name in ipairs(NAMES) do
+      if y % 2 == 1 then
+        if pos > limit then
+          a.errors[#a.errors + 1] = missing(format("T%s%d", name:sub(2):upper(), group), pos, #bytes)
+          return nil
+        end
+        g[name] = byte(bytes, pos)
+        pos = pos + 1
+      end
+      y = floor(y / 2)
+    end
+    y = g.td and floor(g.td / 16) or 0
+  until y == 0
+  return pos
+end
+
+-- From the interface bytes: the protocols, whether TCK is due, and every
+-- value the bytes give (MEANING's `set`, from the first group of each kind).
+local function interpret(a)
+  local offered, tck_needed, seen = {}, false, {}
+  local t = 0
+  for i, g in ipairs(a.interface) do
+    local k = kind(i, t)
+    if g.td then
+      t = g.td % 16
+      if t ~= 0 then tck_needed = true end
+      if t ~= 15 then offered[t] = true end
+    end
+    if not seen[k] then seen[k] = g end
+  end
+  if a.interface[1] and a.interface[1].td == nil then offered[0] = true end
+  for p in pairs(offered) do a.protocols[#a.protocols + 1] = p end
+  table.sort(a.protocols)
+  if offered[1] then a.t1 = { ifsc = 32, bwi = 4, cwi = 13, edc = "lrc" } end
+  for k, g in pairs(seen) do
+    for _, name in ipairs(NAMES) do
+      local m = MEANING[name][k]
+      if g[name] and m and m.set then m.set(a, g[name]) end
+    end
+  end
+  local fi = M.FI[a.fi]
+  if fi then a.f, a.fmax = fi.f, fi.fmax end
+  a.d = M.DI[a.di]
+  return tck_needed
+end
+
 -- Historical bytes: the category indicator and what follows it.
 local function historical(h)
   local hb = { category = byte(h, 1), objects = {} }
@@ -99,6 +263,38 @@ local function historical(h)
   return hb
 end
 
+-- After the interface bytes, from `pos`: the historical bytes, TCK when it
+-- is due, and what is left over; nothing past byte `limit` is read.
+local function read_rest(a, bytes, pos, limit, tck_needed)
+  local n, k = #bytes, a.t0 % 16
+  local problems = a.errors
+  local stop = pos + k - 1 -- the last historical byte
+  a.historical = bytes:sub(pos, stop < limit and stop or limit)
+  local cut = stop > limit
+  if cut and n <= M.MAX_LENGTH then
+    problems[#problems + 1] = format("truncated: T0 announces %d historical bytes, %d present", k, #a.historical)
+  elseif cut then
+    problems[#problems + 1] = format("T0 announces %d historical bytes, %d within the longest ATR (%d bytes)",
+      k, #a.historical, M.MAX_LENGTH)
+  end
+  pos = stop + 1
+  if tck_needed then
+    if pos > limit then
+      problems[#problems + 1] = n <= M.MAX_LENGTH
+        and "TCK is missing (required: a protocol other than T=0 is indicated)" or missing("TCK", pos, n)
+      return
+    end
+    a.tck = byte(bytes, pos)
+    local want = xor_t0_to(bytes, pos - 1)
+    a.tck_ok = a.tck == want
+    if not a.tck_ok then problems[#problems + 1] = format("wrong TCK %02X (expected %02X)", a.tck, want) end
+    pos = pos + 1
+  end
+  if not cut and pos <= n then
+    problems[#problems + 1] = format("%d extra byte%s after the ATR", n - pos + 1, n - pos + 1 == 1 and "" or "s")
+  end
+end
+
 --- Decodes an ATR.
 --
 -- Returns a table (see the README for an example):
@@ -122,6 +318,11 @@ end
 --   than 0 (T=15 included); `tck_ok` nil when no TCK is expected
 -- * `errors`: readable problems (never nil; empty for a good ATR)
 --
+-- Nothing past `MAX_LENGTH` bytes is decoded: an ATR whose bytes would go
+-- on beyond it is decoded up to there, with an error saying so, and a longer
+-- string gets the error "N bytes: longer than 33" whatever it holds, so any
+-- string is decoded in bounded time.
+--
 -- Raises only when `bytes` is not a string.
 -- @tparam string bytes the ATR (binary)
 -- @treturn[1] table the decoded ATR
@@ -142,115 +343,58 @@ function M.parse(bytes)
     interface = {}, protocols = {}, historical = "", errors = {},
     fi = 1, di = 1, n = 0, wi = 10,
   }
-  local errors = a.errors
-  local function problem(fmt, ...) errors[#errors + 1] = format(fmt, ...) end
   if n < 2 then
-    problem("truncated: T0 is missing")
+    a.errors[1] = "truncated: T0 is missing"
     return a
   end
-  local t0 = byte(bytes, 2)
-  a.t0 = t0
-  local k = t0 % 16
-  local y = floor(t0 / 16)
-  local pos = 3 -- next byte to read
-  local offered, tck_needed = {}, false
-  -- first[T]: the first group whose bytes belong to T, i.e. the group after
-  -- the first TDi (i >= 2) naming T (group 2 is global, ISO 7816-3 8.2.3)
-  local first = {}
-  local truncated = false
-  local group = 0
-  repeat
-    group = group + 1
-    local g = {}
-    a.interface[group] = g
-    for _, name in ipairs { "ta", "tb", "tc", "td" } do
-      if y % 2 == 1 then
-        if pos > n then
-          truncated = true
-          problem("truncated: T%s%d is missing", name:sub(2):upper(), group)
-          break
-        end
-        g[name] = byte(bytes, pos)
-        pos = pos + 1
-      end
-      y = floor(y / 2)
-    end
-    y = 0
-    if g.td then
-      y = floor(g.td / 16)
-      local nt = g.td % 16
-      if nt ~= 0 then tck_needed = true end
-      if nt ~= 15 then offered[nt] = true end
-      if group >= 2 and not first[nt] then first[nt] = group + 1 end
-    end
-  until y == 0 or truncated
-  for tt, i in pairs(first) do first[tt] = a.interface[i] end
-  if a.interface[1] and a.interface[1].td == nil then offered[0] = true end
-  for p in pairs(offered) do a.protocols[#a.protocols + 1] = p end
-  table.sort(a.protocols)
-
-  local g1, g2 = a.interface[1] or {}, a.interface[2] or {}
-  if g1.ta then a.fi, a.di = floor(g1.ta / 16), g1.ta % 16 end
-  local fi = M.FI[a.fi]
-  if fi then a.f, a.fmax = fi.f, fi.fmax end
-  a.d = M.DI[a.di]
-  if g1.tc then a.n = g1.tc end
-  if g2.tc then a.wi = g2.tc end
-  if g2.ta then
-    a.specific = { protocol = g2.ta % 16, changeable = not bit(g2.ta, 0x80), implicit = bit(g2.ta, 0x10) }
-  end
-  if offered[1] then
-    local g = first[1] or {}
-    a.t1 = { ifsc = g.ta or 32, bwi = g.tb and floor(g.tb / 16) or 4, cwi = g.tb and g.tb % 16 or 13,
-             edc = (g.tc and g.tc % 2 == 1) and "crc" or "lrc" }
-  end
-  local g15 = first[15]
-  if g15 and g15.ta then
-    local classes = {}
-    for _, c in ipairs(CLASSES) do
-      if bit(g15.ta, c[1]) then classes[#classes + 1] = c[2] end
-    end
-    a.class = concat(classes)
-    a.clock_stop = M.CLOCK_STOP[floor(g15.ta / 64)]
-  end
-
-  if not truncated then
-    local avail = n - pos + 1
-    if avail < k then
-      problem("truncated: T0 announces %d historical bytes, %d present", k, avail)
-      a.historical = bytes:sub(pos)
-      pos = n + 1
-    else
-      a.historical = bytes:sub(pos, pos + k - 1)
-      pos = pos + k
-    end
-    if tck_needed then
-      if pos > n then
-        problem("TCK is missing (required: a protocol other than T=0 is indicated)")
-      else
-        a.tck = byte(bytes, pos)
-        local x = 0
-        for i = 2, pos do x = util.xor_byte(x, byte(bytes, i)) end
-        a.tck_ok = x == 0
-        if not a.tck_ok then
-          local want = util.xor_byte(x, a.tck)
-          problem("wrong TCK %02X (expected %02X)", a.tck, want)
-        end
-        pos = pos + 1
-      end
-    end
-    if pos <= n then
-      problem("%d extra byte%s after the ATR", n - pos + 1, n - pos + 1 == 1 and "" or "s")
-    end
-  end
+  a.t0 = byte(bytes, 2)
+  local limit = math.min(n, M.MAX_LENGTH)
+  local pos = read_interface(a, bytes, limit)
+  local tck_needed = interpret(a)
+  if pos then read_rest(a, bytes, pos, limit, tck_needed) end
   a.hb = historical(a.historical)
-  if n > M.MAX_LENGTH then problem("%d bytes: longer than %d", n, M.MAX_LENGTH) end
+  if n > M.MAX_LENGTH then a.errors[#a.errors + 1] = format("%d bytes: longer than %d", n, M.MAX_LENGTH) end
   return a
 end
 
-local function hex(s) return util.tohex(s, " ") end
+-- The lines of `format` for the interface bytes: MEANING's `say` for TA,
+-- TB and TC, and TD's Y and T.
+local function interface_lines(a, line)
+  local t = 0
+  for i, g in ipairs(a.interface) do
+    local k = kind(i, t)
+    for _, name in ipairs(NAMES) do
+      local b = g[name]
+      if b and name == "td" then
+        t = b % 16
+        line("TD%d = %02X: Y%d = %X, T = %d%s", i, b, i + 1, floor(b / 16), t,
+          t == 15 and " (global interface bytes)" or "")
+      elseif b then
+        local m = MEANING[name][k]
+        line("%s%d = %02X: %s", name:upper(), i, b, m and m.say and m.say(a, b) or format("T=%d", t))
+      end
+    end
+  end
+end
 
-local function nibbles(b) return floor(b / 16), b % 16 end
+local CATEGORIES = { [0x00] = "compact-TLV, status indicator at the end", [0x10] = "DIR data reference",
+                     [0x80] = "compact-TLV" }
+
+-- The lines of `format` for the historical bytes.
+local function historical_lines(a, line)
+  if #a.historical == 0 then return end
+  line("historical bytes: %s", util.tohex(a.historical, " "))
+  local hb = a.hb
+  local c = hb.category
+  line("  category %02X: %s", c, CATEGORIES[c] or (c >= 0x81 and c <= 0x8F and "reserved" or "proprietary"))
+  for _, o in ipairs(hb.objects) do
+    line("  tag %X (%s): %s", o.tag, M.COMPACT_TAGS[o.tag] or "unknown", util.tohex(o.value, " "))
+  end
+  if hb.dir_ref then line("  DIR data reference %02X", hb.dir_ref) end
+  if hb.lcs then line("  life cycle status %02X", hb.lcs) end
+  if hb.sw then line("  status word %04X", hb.sw) end
+  if hb.error then line("  problem: %s", hb.error) end
+end
 
 --- A readable multi-line description of an ATR, in the manner of pcsc-tools'
 -- ATR_analysis: TS, T0, every interface byte with its meaning, the
@@ -275,66 +419,11 @@ function M.format(atr)
     local y, k = nibbles(a.t0)
     line("T0 = %02X: Y1 = %X, K = %d historical byte%s", a.t0, y, k, k == 1 and "" or "s")
   end
-  local t = 0
-  for i, g in ipairs(a.interface) do
-    local what = i == 1 and "global" or (i == 2 and "global, T=0 group" or format("T=%d", t))
-    if i == 2 then what = format("after TD1 (T=%d)", t) end
-    if g.ta then
-      local d
-      if i == 1 then
-        d = format("Fi = %s, Di = %s, fmax = %s MHz", tostring(a.f or "reserved"),
-          tostring(a.d or "reserved"), tostring(a.fmax or "?"))
-      elseif i == 2 then
-        local s = a.specific
-        d = format("specific mode: T=%d, %s, parameters %s", s.protocol,
-          s.changeable and "changeable" or "not changeable", s.implicit and "implicit" or "from TA1")
-      elseif t == 15 then
-        d = format("clock stop: %s, class: %s", M.CLOCK_STOP[floor(g.ta / 64)],
-          a.class ~= "" and a.class or "none")
-      elseif t == 1 then
-        d = format("IFSC = %d", g.ta)
-      else
-        d = what
-      end
-      line("TA%d = %02X: %s", i, g.ta, d)
-    end
-    if g.tb then
-      local d = what
-      if i == 1 or i == 2 then d = "programming voltage (deprecated)"
-      elseif t == 1 then d = format("BWI = %d, CWI = %d", nibbles(g.tb)) end
-      line("TB%d = %02X: %s", i, g.tb, d)
-    end
-    if g.tc then
-      local d = what
-      if i == 1 then d = format("extra guard time N = %d", g.tc)
-      elseif i == 2 then d = format("T=0 waiting time integer WI = %d", g.tc)
-      elseif t == 1 then d = g.tc % 2 == 1 and "error detection: CRC" or "error detection: LRC" end
-      line("TC%d = %02X: %s", i, g.tc, d)
-    end
-    if g.td then
-      t = g.td % 16
-      line("TD%d = %02X: Y%d = %X, T = %d%s", i, g.td, i + 1, floor(g.td / 16), t,
-        t == 15 and " (global interface bytes)" or "")
-    end
-  end
+  interface_lines(a, line)
   local ps = {}
   for _, p in ipairs(a.protocols) do ps[#ps + 1] = "T=" .. p end
   line("protocols: %s", #ps > 0 and concat(ps, ", ") or "none")
-  if #a.historical > 0 then
-    line("historical bytes: %s", hex(a.historical))
-    local hb = a.hb
-    local cats = { [0x00] = "compact-TLV, status indicator at the end", [0x10] = "DIR data reference",
-                   [0x80] = "compact-TLV" }
-    local c = hb.category
-    line("  category %02X: %s", c, cats[c] or (c >= 0x81 and c <= 0x8F and "reserved" or "proprietary"))
-    for _, o in ipairs(hb.objects) do
-      line("  tag %X (%s): %s", o.tag, M.COMPACT_TAGS[o.tag] or "unknown", hex(o.value))
-    end
-    if hb.dir_ref then line("  DIR data reference %02X", hb.dir_ref) end
-    if hb.lcs then line("  life cycle status %02X", hb.lcs) end
-    if hb.sw then line("  status word %04X", hb.sw) end
-    if hb.error then line("  problem: %s", hb.error) end
-  end
+  historical_lines(a, line)
   if a.tck then line("TCK = %02X: %s", a.tck, a.tck_ok and "correct" or "wrong") end
   for _, e in ipairs(a.errors) do line("problem: %s", e) end
   return concat(out, "\n") .. "\n"
@@ -397,32 +486,44 @@ local function matches(digits, h)
   return true
 end
 
---- The descriptions of the cards whose pattern in pcsc-tools'
--- `smartcard_list.txt` matches `bytes`: a pattern line is the ATR in hex,
--- where a digit may be `.` (any) or a class `[...]`, followed by lines
--- starting with a tab, one description each. Case is ignored in the hex.
--- @tparam string bytes the ATR (binary)
--- @tparam[opt] string path the list (default `LIST`)
--- @treturn[1] table the descriptions, in file order; empty when nothing
---   matches or the default list is not installed
--- @return[2] nil
--- @treturn[2] string why a list given by `path` could not be read
-function M.identify(bytes, path)
-  if type(bytes) ~= "string" then
-    util.misuse("atr.identify: string expected, got %s", util.describe(bytes))
+--- Longest line `identify` reads from a list (bytes, without the newline);
+-- pcsc-tools' list has none over 300.
+M.MAX_LINE = 4096
+
+-- The lines of file `f`, read in pieces so that no line longer than
+-- MAX_LINE is ever held: an iterator giving each line (without "\n"), then
+-- nil at the end; raises { line = number } for a line that is too long,
+-- { read = message } when reading fails.
+local function bounded_lines(f)
+  local buf, pos, number = "", 1, 0
+  return function()
+    while true do
+      local nl = buf:find("\n", pos, true)
+      local stop = nl and nl - 1 or #buf
+      if stop - pos + 1 > M.MAX_LINE then error({ line = number + 1 }) end
+      if nl then
+        local l = buf:sub(pos, stop)
+        pos, number = nl + 1, number + 1
+        return l
+      end
+      local piece, err = f:read(65536)
+      if err then error({ read = err }) end
+      if not piece then
+        if pos > #buf then return nil end
+        local l = buf:sub(pos)
+        buf, pos, number = "", 1, number + 1
+        return l
+      end
+      buf, pos = buf:sub(pos) .. piece, 1
+    end
   end
-  if path ~= nil and type(path) ~= "string" then
-    util.misuse("atr.identify: path string or nil expected, got %s", util.describe(path))
-  end
-  local found = {}
-  local f, err = io.open(path or M.LIST, "r")
-  if not f then
-    if path == nil then return found end
-    return nil, err
-  end
-  local h = util.tohex(bytes)
-  local matching = false
-  for l in f:lines() do
+end
+
+-- The descriptions in the list `f` whose pattern matches the hex `h` (nil:
+-- none can).
+local function search(f, h)
+  local found, matching = {}, false
+  for l in bounded_lines(f) do
     local first = l:sub(1, 1)
     if first == "\t" then
       if matching then found[#found + 1] = (l:gsub("^\t+", ""):gsub("%s+$", "")) end
@@ -432,11 +533,45 @@ function M.identify(bytes, path)
       matching = false
     else
       local digits = compile(l:upper())
-      matching = digits ~= nil and matches(digits, h)
+      matching = digits ~= nil and h ~= nil and matches(digits, h)
     end
   end
-  f:close()
   return found
+end
+
+--- The descriptions of the cards whose pattern in pcsc-tools'
+-- `smartcard_list.txt` matches `bytes`: a pattern line is the ATR in hex,
+-- where a digit may be `.` (any) or a class `[...]`, followed by lines
+-- starting with a tab, one description each. Case is ignored in the hex.
+-- The list is read a piece at a time; a line longer than `MAX_LINE` bytes
+-- ends the search with an error (it is not such a list).
+-- @tparam string bytes the ATR (binary)
+-- @tparam[opt] string path the list (default `LIST`)
+-- @treturn[1] table the descriptions, in file order; empty when nothing
+--   matches or the default list is not installed
+-- @return[2] nil
+-- @treturn[2] string why a list given by `path` could not be read, or why a
+--   list is not one (a line too long)
+function M.identify(bytes, path)
+  if type(bytes) ~= "string" then
+    util.misuse("atr.identify: string expected, got %s", util.describe(bytes))
+  end
+  if path ~= nil and type(path) ~= "string" then
+    util.misuse("atr.identify: path string or nil expected, got %s", util.describe(path))
+  end
+  local f, err = io.open(path or M.LIST, "r")
+  if not f then
+    if path == nil then return {} end
+    return nil, err
+  end
+  -- a pattern as long as a longer ATR's hex would be a line too long
+  local h = #bytes * 2 <= M.MAX_LINE and util.tohex(bytes) or nil
+  local ok, found = pcall(search, f, h)
+  f:close()
+  if ok then return found end
+  if type(found) ~= "table" then error(found, 0) end -- not ours
+  if found.read then return nil, format("%s: %s", path or M.LIST, found.read) end
+  return nil, format("%s: line %d is longer than %d bytes: not a list of ATRs", path or M.LIST, found.line, M.MAX_LINE)
 end
 
 return M

@@ -25,9 +25,82 @@ M.MAX_LENGTH_BYTES = 4
 -- object is depth 1); deeper input is an error, never a stack overflow.
 M.MAX_DEPTH = 64
 
+-- The tag that starts at s[i] (its first byte `b`, not 00 or FF), read
+-- no further than `to`: the tag and the position after it, or nil, message.
+-- Low five bits of the first byte all set: more bytes follow, each with bit
+-- 8 set except the last.
+local function read_tag(s, i, to, b)
+  local start, tag = i, b
+  if b % 32 == 31 then
+    repeat
+      i = i + 1
+      if i > to then return nil, "tag truncated" end
+      if i - start + 1 > M.MAX_TAG_BYTES then
+        return nil, format("tag longer than %d bytes", M.MAX_TAG_BYTES)
+      end
+      b = byte(s, i)
+      tag = tag * 256 + b
+    until b < 0x80
+  end
+  return tag, i + 1
+end
+
+-- The length of tag `tag` at s[i], read no further than `to`: the length
+-- and the position of the value, or nil, message.
+local function read_length(s, i, to, tag)
+  if i > to then return nil, format("length of tag %X missing", tag) end
+  local len = byte(s, i)
+  i = i + 1
+  if len == 0x80 then
+    return nil, format("tag %X: indefinite length (80) not allowed", tag)
+  elseif len > 0x80 then
+    local k = len - 0x80
+    if k > M.MAX_LENGTH_BYTES then
+      return nil, format("tag %X: length byte %02X (more than %d length bytes)", tag, len, M.MAX_LENGTH_BYTES)
+    end
+    if i + k - 1 > to then return nil, format("tag %X: length truncated", tag) end
+    len = 0
+    for j = i, i + k - 1 do len = len * 256 + byte(s, j) end
+    i = i + k
+  end
+  -- the value must lie within what is there and within the parent
+  if len > to - i + 1 then
+    return nil, format("tag %X: length %d, only %d byte%s left", tag, len, to - i + 1, to - i + 1 == 1 and "" or "s")
+  end
+  return len, i
+end
+
+local decode
+
+-- The object whose tag starts at s[start] (first byte `b`), within s[..to]:
+-- its node and the position after it, or nil, message, offset.
+local function decode_one(s, start, to, b, opts, depth)
+  local tag, i = read_tag(s, start, to, b)
+  if not tag then return nil, i, start end
+  local len
+  len, i = read_length(s, i, to, tag)
+  if not len then return nil, i, start end
+  -- bit 6 of the first tag byte: constructed
+  local node = { tag = tag, constructed = floor(b / 32) % 2 == 1, value = s:sub(i, i + len - 1), offset = start }
+  if node.constructed then
+    if depth >= M.MAX_DEPTH then
+      return nil, format("tag %X: nested deeper than %d", tag, M.MAX_DEPTH), start
+    end
+    local children, msg, at = decode(s, i, i + len - 1, opts, depth + 1)
+    if children then
+      node.children = children
+    elseif opts.lenient then
+      node.constructed, node.err = false, format("%s (at %d)", msg, at)
+    else
+      return nil, msg, at
+    end
+  end
+  return node, i + len
+end
+
 -- Decodes the objects in s[from..to]. Returns the list, or nil, message,
 -- offset. `depth` counts the enclosing constructed objects.
-local function decode(s, from, to, opts, depth)
+function decode(s, from, to, opts, depth)
   local nodes = {}
   local i = from
   while i <= to do
@@ -38,61 +111,10 @@ local function decode(s, from, to, opts, depth)
       end
       i = i + 1
     else
-      local start = i
-      -- tag: low five bits all set -> more bytes follow, each with bit 8
-      -- set except the last
-      local tag = b
-      if b % 32 == 31 then
-        repeat
-          i = i + 1
-          if i > to then return nil, "tag truncated", start end
-          if i - start + 1 > M.MAX_TAG_BYTES then
-            return nil, format("tag longer than %d bytes", M.MAX_TAG_BYTES), start
-          end
-          b = byte(s, i)
-          tag = tag * 256 + b
-        until b < 0x80
-      end
-      i = i + 1
-      if i > to then return nil, format("length of tag %X missing", tag), start end
-      local len = byte(s, i)
-      i = i + 1
-      if len == 0x80 then
-        return nil, format("tag %X: indefinite length (80) not allowed", tag), start
-      elseif len > 0x80 then
-        local k = len - 0x80
-        if k > M.MAX_LENGTH_BYTES then
-          return nil, format("tag %X: length byte %02X (more than %d length bytes)", tag, len,
-            M.MAX_LENGTH_BYTES), start
-        end
-        if i + k - 1 > to then return nil, format("tag %X: length truncated", tag), start end
-        len = 0
-        for j = i, i + k - 1 do len = len * 256 + byte(s, j) end
-        i = i + k
-      end
-      -- the value must lie within what is there and within the parent
-      if len > to - i + 1 then
-        return nil, format("tag %X: length %d, only %d byte%s left", tag, len, to - i + 1,
-          to - i + 1 == 1 and "" or "s"), start
-      end
-      -- bit 6 of the first tag byte: constructed
-      local node = { tag = tag, constructed = floor(byte(s, start) / 32) % 2 == 1,
-                     value = s:sub(i, i + len - 1), offset = start }
-      if node.constructed then
-        if depth >= M.MAX_DEPTH then
-          return nil, format("tag %X: nested deeper than %d", tag, M.MAX_DEPTH), start
-        end
-        local children, msg, at = decode(s, i, i + len - 1, opts, depth + 1)
-        if children then
-          node.children = children
-        elseif opts.lenient then
-          node.constructed, node.err = false, format("%s (at %d)", msg, at)
-        else
-          return nil, msg, at
-        end
-      end
+      local node, after, at = decode_one(s, i, to, b, opts, depth)
+      if not node then return nil, after, at end
       nodes[#nodes + 1] = node
-      i = i + len
+      i = after
     end
   end
   return nodes
@@ -147,7 +169,10 @@ function M.decode(bytes, opts)
   return decode(bytes, 1, #bytes, opts, 0)
 end
 
--- Tag bytes of an integer tag; raises when they are not a well-formed tag.
+-- Tag bytes of an integer tag; raises when they are not a tag `decode`
+-- reads: 1..4 bytes, the first not FF (nor 00: an integer has no leading
+-- zero byte), more bytes exactly when the first one's low five bits are
+-- all set, bit 8 set on every further byte but the last.
 local function tag_bytes(tag)
   local t = util.int_in(tag, 1, 0xFFFFFFFF)
   local out = {}
@@ -156,7 +181,7 @@ local function tag_bytes(tag)
       table.insert(out, 1, t % 256)
       t = floor(t / 256)
     end
-    local ok = (#out == 1) == (out[1] % 32 ~= 31) and (#out == 1 or out[#out] < 0x80)
+    local ok = (#out == 1) == (out[1] % 32 ~= 31) and (#out == 1 or out[#out] < 0x80) and out[1] ~= 0xFF
     for j = 2, #out - 1 do ok = ok and out[j] >= 0x80 end
     if ok then return char(util.unpack(out)) end
   end
@@ -173,20 +198,42 @@ local function length_bytes(n)
   return char(0x80 + #out, util.unpack(out))
 end
 
-local function encode(nodes, depth)
+local STRICT = {}
+
+-- The value of `node`, whose tag bytes are `tb`, at nesting depth `depth`
+-- (0: the top): its children's encoding or its `value`, refused where
+-- `decode` would refuse it.
+local encode
+local function value_of(node, tb, depth)
+  local constructed = floor(byte(tb) / 32) % 2 == 1
+  if constructed and depth >= M.MAX_DEPTH then
+    misuse("tlv.encode: tag %X: nested deeper than %d", node.tag, M.MAX_DEPTH)
+  end
+  if node.children ~= nil then
+    if not constructed then
+      misuse("tlv.encode: tag %X is primitive (bit 6 of its first byte clear): it cannot have children", node.tag)
+    end
+    return encode(node.children, depth + 1)
+  end
+  local value = node.value or ""
+  expect(value, "string", "tlv.encode: value string")
+  if constructed then -- decode reads it as objects: they must be there
+    local ok, msg, at = decode(value, 1, #value, STRICT, depth + 1)
+    if not ok then
+      misuse("tlv.encode: tag %X is constructed and its value is not BER-TLV: %s (at %d)", node.tag, msg, at)
+    end
+  end
+  return value
+end
+
+function encode(nodes, depth)
   expect(nodes, "table", "tlv.encode: list of nodes")
-  if depth > M.MAX_DEPTH then misuse("tlv.encode: nested deeper than %d", M.MAX_DEPTH) end
   local out = {}
   for _, node in ipairs(nodes) do
     expect(node, "table", "tlv.encode: node table")
-    local value
-    if node.children ~= nil then
-      value = encode(node.children, depth + 1)
-    else
-      value = node.value or ""
-      expect(value, "string", "tlv.encode: value string")
-    end
-    out[#out + 1] = tag_bytes(node.tag)
+    local tb = tag_bytes(node.tag)
+    local value = value_of(node, tb, depth)
+    out[#out + 1] = tb
     out[#out + 1] = length_bytes(#value)
     out[#out + 1] = value
   end
@@ -196,12 +243,15 @@ end
 --- Encodes nodes as BER-TLV with minimal lengths: the value of a node with
 -- `children` is their encoding, otherwise its `value` (default "").
 -- `encode(decode(x)) == x` for every `x` that `decode` accepts without
--- padding and whose lengths are minimal.
--- Raises on a bad tag (not 1..4 bytes of a well-formed tag) or node.
+-- padding and whose lengths are minimal; and whatever `encode` returns,
+-- `decode` reads back: the same tags, values and children.
+-- Raises on a bad tag (not 1..4 bytes of a well-formed tag, or a first byte
+-- FF), `children` under a primitive tag, a constructed tag whose `value` is
+-- not BER-TLV, nesting deeper than `MAX_DEPTH`, or a node that is not a table.
 -- @tparam table nodes list of nodes (as `decode` returns)
 -- @treturn string
 function M.encode(nodes)
-  return encode(nodes, 1)
+  return encode(nodes, 0)
 end
 
 local function find(nodes, tags, k)

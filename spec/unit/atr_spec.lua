@@ -132,6 +132,31 @@ describe("atr.parse", function()
     assert.are.same({ "17 extra bytes after the ATR", "34 bytes: longer than 33" }, long.errors)
   end)
 
+  it("decodes nothing past the longest ATR (33 bytes) and says so", function()
+    -- TD after TD: without the bound every further 4 bytes would be a group
+    local endless = H "3B FF" .. ("\255"):rep(100000)
+    local a = assert(atr.parse(endless))
+    assert.are.equal(8, #a.interface) -- bytes 3..33: groups 1..7 and TA8 TB8 TC8
+    assert.are.same({ ta = 0xFF, tb = 0xFF, tc = 0xFF }, a.interface[8])
+    assert.are.same({ "TD8 would be byte 34, past the longest ATR (33 bytes): not decoded",
+                      "100002 bytes: longer than 33" }, a.errors)
+    assert.are.equal("", a.historical)
+    -- historical bytes that would run past byte 33
+    local hist = assert(atr.parse(H "3B 8F" .. ("\128"):rep(20) .. "\0" .. ("\65"):rep(17)))
+    assert.are.equal(("\65"):rep(10), hist.historical)
+    assert.are.same({ "T0 announces 15 historical bytes, 10 within the longest ATR (33 bytes)",
+                      "40 bytes: longer than 33" }, hist.errors)
+    -- a TCK that would be byte 34
+    local tck = assert(atr.parse(H "3B 80" .. ("\129"):rep(30) .. "\1" .. "\0"))
+    assert.are.same({ 1 }, tck.protocols)
+    assert.is_nil(tck.tck)
+    assert.are.same({ "TCK would be byte 34, past the longest ATR (33 bytes): not decoded",
+                      "34 bytes: longer than 33" }, tck.errors)
+    -- and up to 33 bytes the same ATR decodes whole
+    local full = assert(atr.parse(H "3B 80" .. ("\129"):rep(29) .. "\1"))
+    assert.are.same({ "TCK is missing (required: a protocol other than T=0 is indicated)" }, full.errors)
+  end)
+
   it("checks the compact-TLV objects against the historical bytes", function()
     local a = assert(atr.parse(H "3B 03 80 45 01"))
     assert.matches("announces 5 bytes, 1 left", a.hb.error)
@@ -196,6 +221,35 @@ describe("atr.identify", function()
     atr.LIST = saved
     assert.is_true(ok)
     assert.are.same({}, got)
+  end)
+
+  it("reads the list a piece at a time: a line longer than MAX_LINE ends it with an error", function()
+    assert.are.equal(4096, atr.MAX_LINE)
+    local path = os.tmpname()
+    local function list(text)
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      f:close()
+      return path
+    end
+    -- a description line of exactly MAX_LINE bytes is read
+    local long = ("d"):rep(atr.MAX_LINE - 1)
+    assert.are.same({ long }, atr.identify(H "3B 00", list("3B 00\n\t" .. long .. "\n")))
+    -- one byte more, on line 3
+    local r, msg = atr.identify(H "3B 00", list("3B 00\n\tfirst\n\t" .. long .. "d\n"))
+    assert.is_nil(r)
+    assert.are.equal(path .. ": line 3 is longer than 4096 bytes: not a list of ATRs", msg)
+    -- a megabyte without a newline (as /dev/zero gives for ever)
+    r, msg = atr.identify(H "3B 00", list(("\0"):rep(1048576)))
+    assert.is_nil(r)
+    assert.are.equal(path .. ": line 1 is longer than 4096 bytes: not a list of ATRs", msg)
+    -- the last line may lack its newline
+    assert.are.same({ "no newline" }, atr.identify(H "3B 00", list("3B 00\n\tno newline")))
+    os.remove(path)
+    -- a list that cannot be read as a file: nil and why, no error
+    r, msg = atr.identify(H "3B 00", "/")
+    assert.is_nil(r)
+    assert.are.equal("string", type(msg))
   end)
 
   local f = io.open(atr.LIST)
