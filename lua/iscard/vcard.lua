@@ -33,7 +33,7 @@
 
 local io_ = require "iscard.vcard_io"
 local util = require "iscard.util"
-local atr_parse = require("iscard.atr").parse
+local iscard_atr = require "iscard.atr"
 
 local M = {}
 
@@ -46,18 +46,13 @@ M.BASE_PORT = 35963
 --- Interval between connection attempts while vpcd is not listening (ms).
 M.RETRY_MS = 100
 
-local function tck(s)
-  local x = 0
-  for i = 2, #s do x = util.xor_byte(x, byte(s, i)) end
-  return x
-end
-
 --- Append the check byte TCK to an ATR given without it.
--- TCK is the XOR of all bytes from T0 to the last historical byte.
--- @tparam string atr ATR without TCK (binary)
+-- TCK is the XOR of all bytes from T0 to the last historical byte
+-- (`iscard.atr.tck`).
+-- @tparam string bytes ATR without TCK (binary)
 -- @treturn string ATR with TCK appended
-function M.with_tck(atr)
-  return atr .. char(tck(atr))
+function M.with_tck(bytes)
+  return bytes .. char(iscard_atr.tck(bytes))
 end
 
 --- Default ATR: T=0/T=1 indication as in the PC/SC contactless ATR,
@@ -66,10 +61,7 @@ end
 -- then TCK.
 M.DEFAULT_ATR = M.with_tck("\59\138\128\1\128\88iscardvc") -- 3B 8A 80 01 80 58 "iscardvc"
 
-local function hex(s)
-  return (s:gsub(".", function(c) return format("%02X", byte(c)) end))
-end
-M.hex = hex
+local hex = util.tohex
 
 -- What is wrong with an ATR the card is to announce, or nil: it must be a
 -- string of 1..33 bytes that iscard.atr decodes without a problem -- TS 3B
@@ -78,24 +70,24 @@ M.hex = hex
 -- anything else is a script's mistake (Lua 5.1 reads "\x3B" as the text
 -- "x3B"), caught here rather than puzzled over in pcscd; `raw_atr` is for
 -- cards broken on purpose.
-local function atr_problem(atr)
-  if type(atr) ~= "string" or #atr < 1 or #atr > 33 then
-    return "ATR must be a string of 1 to 33 bytes, got " .. util.describe(atr)
+local function atr_problem(bytes)
+  if type(bytes) ~= "string" or #bytes < 1 or #bytes > iscard_atr.MAX_LENGTH then
+    return "ATR must be a string of 1 to 33 bytes, got " .. util.describe(bytes)
   end
-  local a, why = atr_parse(atr)
+  local a, why = iscard_atr.parse(bytes)
   why = why or a.errors[1]
   if not why then return nil end
   if why:find("^TCK is missing") then
-    why = format("%s: expected %02X at the end (vcard.with_tck adds it)", why, tck(atr))
+    why = format("%s: expected %02X at the end (vcard.with_tck adds it)", why, iscard_atr.tck(bytes))
   end
-  return format("ATR %s: %s", util.tohex(atr, " "), why)
+  return format("ATR %s: %s", util.tohex(bytes, " "), why)
 end
 
 -- The ATR, or a misuse error of `what`, the function the script called.
-local function check_atr(atr, what)
-  local why = atr_problem(atr)
+local function check_atr(bytes, what)
+  local why = atr_problem(bytes)
   if why then util.misuse("%s: %s", what, why) end
-  return atr
+  return bytes
 end
 
 local Card = {}
@@ -379,6 +371,80 @@ local function answer(card, conn, reply)
   return conn:send(reply)
 end
 
+-- What vpcd's one-byte messages count and tell the `power` handler.
+local POWER = { [0] = { "poweroffs", "off" }, [1] = { "powerons", "on" }, [2] = { "resets", "reset" } }
+
+-- The reply to vpcd's one-byte message `c`: the ATR for 4; nothing for
+-- power off (0), on (1) and reset (2), which go to the `power` handler, or
+-- an unknown code.
+local function control_reply(card, c, power)
+  if c == 4 then
+    local reply = card._atr_raw or card.atr
+    card:log("ATR requested:", hex(reply))
+    return reply
+  end
+  local p = POWER[c]
+  if not p then
+    card:log(format("unknown control code %02X ignored", c))
+    return nil
+  end
+  card[p[1]] = card[p[1]] + 1
+  card:log("power " .. p[2])
+  if power then call(card, "power", power, p[2]) end
+end
+
+-- The `apdu` handler's reply to the command `msg`, or 6F00 when it failed
+-- or gave what vpcd cannot carry.
+local function apdu_reply(card, apdu, msg)
+  card.apdus = card.apdus + 1
+  if card._verbose then card:log("C-APDU", hex(msg)) end
+  local ok, r = xpcall(function() return apdu(card, msg) end, traceback)
+  if not ok then
+    report(card, "apdu handler failed", r)
+    r = SW_6F00
+  elseif type(r) ~= "string" or #r < 1 or #r > 65535 then
+    -- A 1-byte reply goes out as it is: a script may play a broken
+    -- card on purpose.  An empty one cannot: vpcd reads a frame of
+    -- length 0 by waiting for one more byte (recv with MSG_WAITALL),
+    -- and the client's SCardTransmit never returns.
+    report(card, "apdu handler", "reply must be a string of 1..65535 bytes, got "
+           .. (type(r) == "string" and (#r .. " bytes") or type(r)))
+    r = SW_6F00
+  end
+  if card._verbose then card:log("R-APDU", hex(r)) end
+  return r
+end
+
+-- After a message: the card's delay, the reply (if any), then what the
+-- handlers asked for. Returns nil to serve on, or "closed", "remove" or
+-- "stop".
+local function respond(card, conn, reply)
+  if card._delay then
+    local ms = card._delay
+    card._delay = nil
+    if not pause(card, conn, ms) then return "closed" end
+  end
+  if reply then
+    local ok, e = answer(card, conn, reply)
+    if not ok then
+      card:log("send failed:", e)
+      return "closed"
+    end
+  end
+  if reply == "" then
+    -- only a raw ATR can be empty: vpcd reads an empty frame by waiting
+    -- for a byte that never comes, unless the connection ends
+    card:log("empty ATR sent: leaving")
+    return "closed"
+  end
+  if card._cut then
+    card._remove, card._cut = card._cut, nil
+    return "remove"
+  end
+  if card._stop then return "stop" end
+  if card._remove then return "remove" end
+end
+
 -- Serve one connection. Returns "closed", "remove" or "stop".
 local function serve(card, conn)
   local spec = card.spec
@@ -387,72 +453,18 @@ local function serve(card, conn)
     local msg, err, code = next_message(card, conn)
     if not msg and err == "control" then
       return card._stop and "stop" or "remove"
-    elseif not msg then
-      if err ~= "interrupted" then
-        card:log("connection ended:", err, code)
-        return "closed"
-      end
-    else
-      local n = #msg
+    elseif not msg and err ~= "interrupted" then
+      card:log("connection ended:", err, code)
+      return "closed"
+    elseif msg then
       local reply
-      if n == 1 then
-        local c = byte(msg)
-        if c == 4 then
-          reply = card._atr_raw or card.atr
-          card:log("ATR requested:", hex(reply))
-        elseif c == 1 or c == 0 or c == 2 then
-          local ev
-          if c == 1 then card.powerons = card.powerons + 1; ev = "on"
-          elseif c == 0 then card.poweroffs = card.poweroffs + 1; ev = "off"
-          else card.resets = card.resets + 1; ev = "reset" end
-          card:log("power " .. ev)
-          if power then call(card, "power", power, ev) end
-        else
-          card:log(format("unknown control code %02X ignored", c))
-        end
+      if #msg == 1 then
+        reply = control_reply(card, byte(msg), power)
       else
-        card.apdus = card.apdus + 1
-        if card._verbose then card:log("C-APDU", hex(msg)) end
-        local ok, r = xpcall(function() return apdu(card, msg) end, traceback)
-        if not ok then
-          report(card, "apdu handler failed", r)
-          r = SW_6F00
-        elseif type(r) ~= "string" or #r < 1 or #r > 65535 then
-          -- A 1-byte reply goes out as it is: a script may play a broken
-          -- card on purpose.  An empty one cannot: vpcd reads a frame of
-          -- length 0 by waiting for one more byte (recv with MSG_WAITALL),
-          -- and the client's SCardTransmit never returns.
-          report(card, "apdu handler", "reply must be a string of 1..65535 bytes, got "
-                 .. (type(r) == "string" and (#r .. " bytes") or type(r)))
-          r = SW_6F00
-        end
-        if card._verbose then card:log("R-APDU", hex(r)) end
-        reply = r
+        reply = apdu_reply(card, apdu, msg)
       end
-      if card._delay then
-        local ms = card._delay
-        card._delay = nil
-        if not pause(card, conn, ms) then return "closed" end
-      end
-      if reply then
-        local ok, e = answer(card, conn, reply)
-        if not ok then
-          card:log("send failed:", e)
-          return "closed"
-        end
-      end
-      if reply == "" then
-        -- only a raw ATR can be empty: vpcd reads an empty frame by waiting
-        -- for a byte that never comes, unless the connection ends
-        card:log("empty ATR sent: leaving")
-        return "closed"
-      end
-      if card._cut then
-        card._remove, card._cut = card._cut, nil
-        return "remove"
-      end
-      if card._stop then return "stop" end
-      if card._remove then return "remove" end
+      local why = respond(card, conn, reply)
+      if why then return why end
     end
   end
 end
@@ -472,6 +484,27 @@ local function connect(card, host, port, quiet_after)
     if io_.now() - t0 < M.RETRY_MS then card:log("connect failed:", err) end
     io_.sleep(M.RETRY_MS)
   end
+end
+
+-- While out after a connection that ended for `why` ("stop", "remove",
+-- "closed"): as long as the card is to stay out. True when it stops.
+local function out(card, why)
+  if why == "stop" then
+    card:log("stopped")
+    card._stop = nil
+    return true
+  elseif why == "remove" and card._remove < 0 then
+    card:log("removed until the control command insert")
+    out_until_insert(card)
+    if card._stop then card._stop = nil; return true end
+    if card._remove then io_.sleep(card._remove) end
+  elseif why == "remove" then
+    card:log(format("removed for %d ms", card._remove))
+    io_.sleep(card._remove)
+  else
+    io_.sleep(M.RETRY_MS) -- vpcd went away; don't spin while it restarts
+  end
+  return false
 end
 
 --- Run a card (does not return unless the card calls `card:stop()`).
@@ -506,21 +539,7 @@ function M.run(spec, opts)
     card:log(format("inserted (connected to %s:%d)", host, port))
     local why = serve(card, conn)
     conn:close()
-    if why == "stop" then
-      card:log("stopped")
-      card._stop = nil
-      return card
-    elseif why == "remove" and card._remove < 0 then
-      card:log("removed until the control command insert")
-      out_until_insert(card)
-      if card._stop then card._stop = nil; return card end
-      if card._remove then io_.sleep(card._remove) end
-    elseif why == "remove" then
-      card:log(format("removed for %d ms", card._remove))
-      io_.sleep(card._remove)
-    else
-      io_.sleep(M.RETRY_MS) -- vpcd went away; don't spin while it restarts
-    end
+    if out(card, why) then return card end
   end
 end
 
