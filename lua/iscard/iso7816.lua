@@ -38,8 +38,11 @@ local MAX_NC, MAX_NE = cmdm.MAX_NC, cmdm.MAX_NE
 
 local states = setmetatable({}, { __mode = "k" })
 
--- Each builder is its checks between `cla_of` (self first, so that a call
--- with '.' says so) and `build`. The checks try a table lookup first
+-- Each builder is a row of BUILDERS below: its INS, how many Windows
+-- arguments it takes, and `fields`, which checks those arguments and turns
+-- them into P1, P2, data and Ne. One function (`method`) makes every row a
+-- method: `cla_of` first (self first, so that a call with '.' says so),
+-- then `fields`, then `build`. The checks try a table lookup first
 -- (`byte_of`, `ne_of`: the accepted values, as integers) and call util's
 -- checks only when that misses, for their messages; `build` fills the
 -- ISCardCmd through cmd.lua's internal `set`, since everything `BuildCmd`
@@ -55,7 +58,7 @@ local function cla_of(self, m)
 end
 
 -- The command into `cmd` (a new ISCardCmd when nil), which is returned.
-local function build(m, cla, ins, p1, p2, data, ne, cmd)
+local function build(m, cmd, cla, ins, p1, p2, data, ne)
   if cmd == nil then
     cmd = cmdm.new()
   elseif not cmd_states[cmd] then
@@ -139,68 +142,146 @@ function methods:SetDefaultClassId(cla)
   return self
 end
 
+-- The fields of the commands that several builders share.
+
+-- GET DATA, GET RESPONSE: P1, P2 and Ne.
+local function p1_p2_ne(what)
+  return function(m, p1, p2, bytes)
+    p1, p2 = p1p2(p1, p2, m)
+    return p1, p2, "", le(bytes, m, what)
+  end
+end
+
+-- The binary commands that write (UPDATE, WRITE): offset or SFI, data.
+local function binary_data(m, p1, p2, data)
+  p1, p2 = p1p2(p1, p2, m)
+  return binary_p1(p1, m), p2, check_data(data, m, "data", true)
+end
+
+-- The record commands that write (UPDATE, WRITE): record, reference control, data.
+local function record_data(m, record, refctrl, data)
+  local p1, p2 = record_p1p2(record, refctrl, m, 4)
+  return p1, p2, check_data(data, m, "data", true)
+end
+
+-- A reference (algorithm in P1, secret in P2) and a challenge: the
+-- authentication commands.
+local function authentication(m, algorithm, secret)
+  return byte(algorithm, m, "algorithm reference (P1)"), byte(secret, m, "secret reference (P2)")
+end
+
+-- Every builder: name = { INS, number of Windows arguments, fields }, where
+-- fields(m, ...) gets the Windows arguments and returns P1, P2, data, Ne
+-- (nil: no Le). Their documentation follows the table.
+local BUILDERS = {
+  AppendRecord = { 0xE2, 2, function(m, refctrl, record)
+    local p2 = byte(refctrl, m, "reference control (P2)")
+    if p2 % 8 ~= 0 or p2 >= 0xF8 then -- p2 & 0x07, p2 >> 3 == 31
+      misuse("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2)
+    end
+    return 0x00, p2, check_data(record, m, "record", true)
+  end },
+  EraseBinary = { 0x0E, 3, function(m, p1, p2, data)
+    p1, p2 = p1p2(p1, p2, m)
+    return binary_p1(p1, m), p2, check_data(data, m, "data", false)
+  end },
+  ExternalAuthenticate = { 0x82, 3, function(m, algorithm, secret, challenge)
+    local p1, p2 = authentication(m, algorithm, secret)
+    return p1, p2, check_data(challenge, m, "challenge", false)
+  end },
+  GetChallenge = { 0x84, 1, function(m, expected)
+    return 0x00, 0x00, "", le(expected, m, "bytes expected")
+  end },
+  GetData = { 0xCA, 3, p1_p2_ne("bytes to get") },
+  GetResponse = { 0xC0, 3, p1_p2_ne("data length") },
+  InternalAuthenticate = { 0x88, 4, function(m, algorithm, secret, challenge, reply)
+    local p1, p2 = authentication(m, algorithm, secret)
+    local data = check_data(challenge, m, "challenge", true)
+    return p1, p2, data, le(reply, m, "reply bytes")
+  end },
+  ManageChannel = { 0x70, 2, function(m, state, channel)
+    local p1 = byte(state, m, "channel state (P1)")
+    local p2 = byte(channel, m, "channel (P2)")
+    if p1 ~= 0x00 and p1 ~= 0x80 then misuse("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1) end
+    if p2 > 19 then misuse("%s: channel %d is outside 0..19", m, p2) end
+    return p1, p2, "", (p1 == 0x00 and p2 == 0x00) and 1 or nil
+  end },
+  PutData = { 0xDA, 3, function(m, p1, p2, data)
+    p1, p2 = p1p2(p1, p2, m)
+    return p1, p2, check_data(data, m, "data", true)
+  end },
+  ReadBinary = { 0xB0, 3, function(m, p1, p2, bytes)
+    p1, p2 = p1p2(p1, p2, m)
+    return binary_p1(p1, m), p2, "", le(bytes, m, "bytes to read")
+  end },
+  ReadRecord = { 0xB2, 3, function(m, record, refctrl, bytes)
+    local p1, p2 = record_p1p2(record, refctrl, m, 6)
+    return p1, p2, "", le(bytes, m, "bytes to read")
+  end },
+  SelectFile = { 0xA4, 4, function(m, p1, p2, data, bytes)
+    p1, p2 = p1p2(p1, p2, m)
+    data = check_data(data, m, "data", false)
+    local n = le(bytes, m, "bytes to read")
+    return p1, p2, data, n ~= 0 and n or nil
+  end },
+  UpdateBinary = { 0xD6, 3, binary_data },
+  WriteBinary = { 0xD0, 3, binary_data },
+  UpdateRecord = { 0xDC, 3, record_data },
+  WriteRecord = { 0xD2, 3, record_data },
+  Verify = { 0x20, 2, function(m, refctrl, pin)
+    return 0x00, byte(refctrl, m, "reference control (P2)"), check_data(pin, m, "data", false)
+  end },
+  envelope = { 0xC2, 2, function(m, data, bytes)
+    data = check_data(data, m, "data", true)
+    return 0x00, 0x00, data, bytes ~= nil and le(bytes, m, "bytes expected") or nil
+  end },
+}
+
+-- The method of builder `m`: the CLA, the fields from the Windows
+-- arguments, and the command built into the ISCardCmd that follows them.
+local function method(m, row)
+  local ins, nargs, fields = row[1], row[2], row[3]
+  -- (fixed parameters rather than `...`: no vararg frame on every call)
+  return function(self, a, b, c, d, e)
+    local cla = cla_of(self, m)
+    local cmd -- the argument after the Windows ones
+    if nargs == 3 then cmd = d elseif nargs == 2 then cmd = c elseif nargs == 4 then cmd = e else cmd = b end
+    return build(m, cmd, cla, ins, fields(m, a, b, c, d))
+  end
+end
+
+for m, row in pairs(BUILDERS) do methods[m] = method(m, row) end
+
 --- APPEND RECORD (INS E2, P1 00): a new record at the end of a linear EF,
 -- or record 1 of a cyclic EF. The record is passed through unchanged.
+-- @function AppendRecord
 -- @tparam integer refctrl P2: 00 = current EF, or SFI in bits 8-4 and 000
 -- @tparam string record the record
 -- @tparam[opt] iscard.ISCardCmd cmd to rebuild
 -- @treturn iscard.ISCardCmd
-function methods:AppendRecord(refctrl, record, cmd)
-  local m = "AppendRecord"
-  local cla = cla_of(self, m)
-  local p2 = byte(refctrl, m, "reference control (P2)")
-  if p2 % 8 ~= 0 or p2 >= 0xF8 then -- p2 & 0x07, p2 >> 3 == 31
-    misuse("%s: P2=%02X: must be 00 or a short EF identifier 1..30 in bits 8-4 with bits 3-1 = 000", m, p2)
-  end
-  return build(m, cla, 0xE2, 0x00, p2, check_data(record, m, "record", true), nil, cmd)
-end
 
 --- ERASE BINARY (INS 0E).
+-- @function EraseBinary
 -- @tparam integer p1 offset high byte, or 80|SFI
 -- @tparam integer p2 offset low byte
 -- @tparam[opt] string data nil = erase to the end of the file; else the
 --   offset of the first data unit not to erase
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:EraseBinary(p1, p2, data, cmd)
-  local m = "EraseBinary"
-  local cla = cla_of(self, m)
-  p1, p2 = p1p2(p1, p2, m)
-  return build(m, cla, 0x0E, binary_p1(p1, m), p2, check_data(data, m, "data", false), nil, cmd)
-end
 
 --- EXTERNAL AUTHENTICATE (INS 82): the host proves itself.
+-- @function ExternalAuthenticate
 -- @tparam integer algorithm P1: algorithm reference (00 = known beforehand)
 -- @tparam integer secret P2: secret reference (00 = none given)
 -- @tparam[opt] string challenge authentication data computed by the host
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:ExternalAuthenticate(algorithm, secret, challenge, cmd)
-  local m = "ExternalAuthenticate"
-  local cla = cla_of(self, m)
-  local p1 = byte(algorithm, m, "algorithm reference (P1)")
-  local p2 = byte(secret, m, "secret reference (P2)")
-  return build(m, cla, 0x82, p1, p2, check_data(challenge, m, "challenge", false), nil, cmd)
-end
 
 --- GET CHALLENGE (INS 84, P1 P2 00 00).
+-- @function GetChallenge
 -- @tparam[opt=0] integer expected Ne (0 = Le 00)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:GetChallenge(expected, cmd)
-  local m = "GetChallenge"
-  local cla = cla_of(self, m)
-  return build(m, cla, 0x84, 0x00, 0x00, "", le(expected, m, "bytes expected"), cmd)
-end
-
--- GET DATA and GET RESPONSE: P1, P2 and Ne, differing only in INS.
-local function p1p2_getter(m, ins, what)
-  return function(self, p1, p2, bytes, cmd)
-    local cla = cla_of(self, m)
-    p1, p2 = p1p2(p1, p2, m)
-    return build(m, cla, ins, p1, p2, "", le(bytes, m, what), cmd)
-  end
-end
 
 --- GET DATA (INS CA): P1-P2 name the data object (tag).
 -- @function GetData
@@ -209,7 +290,6 @@ end
 -- @tparam[opt=0] integer bytes Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.GetData = p1p2_getter("GetData", 0xCA, "bytes to get")
 
 --- GET RESPONSE (INS C0). Transaction sends these on its own after 61xx;
 -- this builder is for doing it by hand (with `get_response = false`).
@@ -219,82 +299,52 @@ methods.GetData = p1p2_getter("GetData", 0xCA, "bytes to get")
 -- @tparam[opt=0] integer length Ne, normally the xx of 61xx
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.GetResponse = p1p2_getter("GetResponse", 0xC0, "data length")
 
 --- INTERNAL AUTHENTICATE (INS 88): the card authenticates itself.
+-- @function InternalAuthenticate
 -- @tparam integer algorithm P1
 -- @tparam integer secret P2
 -- @tparam string challenge data the card computes its answer from
 -- @tparam[opt=0] integer reply Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:InternalAuthenticate(algorithm, secret, challenge, reply, cmd)
-  local m = "InternalAuthenticate"
-  local cla = cla_of(self, m)
-  local p1 = byte(algorithm, m, "algorithm reference (P1)")
-  local p2 = byte(secret, m, "secret reference (P2)")
-  local data = check_data(challenge, m, "challenge", true)
-  return build(m, cla, 0x88, p1, p2, data, le(reply, m, "reply bytes"), cmd)
-end
 
 --- MANAGE CHANNEL (INS 70). Opening with channel 00 lets the card choose
 -- and report the number in one byte, so that form has Le = 1 (case 2); all
 -- other forms are case 1.
+-- @function ManageChannel
 -- @tparam integer state P1: 00 open, 80 close
 -- @tparam integer channel P2: channel number 0..19 (0 on open = card chooses;
 --   0 on close = the channel named by CLA)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:ManageChannel(state, channel, cmd)
-  local m = "ManageChannel"
-  local cla = cla_of(self, m)
-  local p1 = byte(state, m, "channel state (P1)")
-  local p2 = byte(channel, m, "channel (P2)")
-  if p1 ~= 0x00 and p1 ~= 0x80 then misuse("%s: P1=%02X: 00 (open) or 80 (close) expected", m, p1) end
-  if p2 > 19 then misuse("%s: channel %d is outside 0..19", m, p2) end
-  return build(m, cla, 0x70, p1, p2, "", (p1 == 0x00 and p2 == 0x00) and 1 or nil, cmd)
-end
 
 --- PUT DATA (INS DA).
+-- @function PutData
 -- @tparam integer p1
 -- @tparam integer p2
 -- @tparam string data the value (or TLV objects for P1-P2 00FF / 02FF)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:PutData(p1, p2, data, cmd)
-  local m = "PutData"
-  local cla = cla_of(self, m)
-  p1, p2 = p1p2(p1, p2, m)
-  return build(m, cla, 0xDA, p1, p2, check_data(data, m, "data", true), nil, cmd)
-end
 
 --- READ BINARY (INS B0).
+-- @function ReadBinary
 -- @tparam integer p1 offset high byte (bit 8 clear), or 80|SFI
 -- @tparam integer p2 offset low byte (or the offset within the short EF)
 -- @tparam[opt=0] integer bytes Ne (0 = Le of zeros: up to the end of file)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:ReadBinary(p1, p2, bytes, cmd)
-  local m = "ReadBinary"
-  local cla = cla_of(self, m)
-  p1, p2 = p1p2(p1, p2, m)
-  return build(m, cla, 0xB0, binary_p1(p1, m), p2, "", le(bytes, m, "bytes to read"), cmd)
-end
 
 --- READ RECORD(S) (INS B2).
+-- @function ReadRecord
 -- @tparam integer record P1: record number (00 = current) or identifier
 -- @tparam integer refctrl P2: SFI in bits 8-4, selection in bits 3-1 (111 reserved)
 -- @tparam[opt=0] integer bytes Ne
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:ReadRecord(record, refctrl, bytes, cmd)
-  local m = "ReadRecord"
-  local cla = cla_of(self, m)
-  local p1, p2 = record_p1p2(record, refctrl, m, 6)
-  return build(m, cla, 0xB2, p1, p2, "", le(bytes, m, "bytes to read"), cmd)
-end
 
 --- SELECT (INS A4).
+-- @function SelectFile
 -- @tparam integer p1 selection by: 00 FID, 01 child DF, 02 EF, 03 parent,
 --   04 DF name, 08 path from MF, 09 path from current DF
 -- @tparam integer p2 occurrence (bits 2-1) and answer (bits 4-3; 0C = none)
@@ -302,32 +352,6 @@ end
 -- @tparam[opt] integer bytes Ne; 0 or nil = no Le (256 gives Le 00)
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:SelectFile(p1, p2, data, bytes, cmd)
-  local m = "SelectFile"
-  local cla = cla_of(self, m)
-  p1, p2 = p1p2(p1, p2, m)
-  data = check_data(data, m, "data", false)
-  local n = le(bytes, m, "bytes to read")
-  return build(m, cla, 0xA4, p1, p2, data, n ~= 0 and n or nil, cmd)
-end
-
--- UPDATE and WRITE differ only in INS (and in what the card does), for
--- binary and for record files alike: one maker for each pair.
-local function binary_writer(m, ins)
-  return function(self, p1, p2, data, cmd)
-    local cla = cla_of(self, m)
-    p1, p2 = p1p2(p1, p2, m)
-    return build(m, cla, ins, binary_p1(p1, m), p2, check_data(data, m, "data", true), nil, cmd)
-  end
-end
-
-local function record_writer(m, ins)
-  return function(self, record, refctrl, data, cmd)
-    local cla = cla_of(self, m)
-    local p1, p2 = record_p1p2(record, refctrl, m, 4)
-    return build(m, cla, ins, p1, p2, check_data(data, m, "data", true), nil, cmd)
-  end
-end
 
 --- UPDATE BINARY (INS D6).
 -- @function UpdateBinary
@@ -336,7 +360,6 @@ end
 -- @tparam string data the new data units
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.UpdateBinary = binary_writer("UpdateBinary", 0xD6)
 
 --- WRITE BINARY (INS D0).
 -- @function WriteBinary
@@ -345,7 +368,6 @@ methods.UpdateBinary = binary_writer("UpdateBinary", 0xD6)
 -- @tparam string data data units to write
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.WriteBinary = binary_writer("WriteBinary", 0xD0)
 
 --- UPDATE RECORD (INS DC).
 -- @function UpdateRecord
@@ -355,7 +377,6 @@ methods.WriteBinary = binary_writer("WriteBinary", 0xD0)
 -- @tparam string data the record
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.UpdateRecord = record_writer("UpdateRecord", 0xDC)
 
 --- WRITE RECORD (INS D2); P1/P2 as for UpdateRecord.
 -- @function WriteRecord
@@ -364,35 +385,23 @@ methods.UpdateRecord = record_writer("UpdateRecord", 0xDC)
 -- @tparam string data
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-methods.WriteRecord = record_writer("WriteRecord", 0xD2)
 
 --- VERIFY (INS 20, P1 00). Without data (case 1) the card reports whether
 -- verification is needed (9000) or how many tries are left (63Cx).
+-- @function Verify
 -- @tparam integer refctrl P2: reference data (PIN) qualifier
 -- @tparam[opt] string pin verification data
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:Verify(refctrl, pin, cmd)
-  local m = "Verify"
-  local cla = cla_of(self, m)
-  local p2 = byte(refctrl, m, "reference control (P2)")
-  return build(m, cla, 0x20, 0x00, p2, check_data(pin, m, "data", false), nil, cmd)
-end
 
 --- ENVELOPE (INS C2, P1 P2 00 00) with the object's CLA: carries `data` (a
 -- command APDU or a piece of one). Ours; `ISCardCmd:Encapsulate` wraps one
 -- whole APDU with a CLA derived from it instead.
+-- @function envelope
 -- @tparam string data
 -- @tparam[opt] integer bytes Ne; nil = no Le, 0 = Le of zeros
 -- @tparam[opt] iscard.ISCardCmd cmd
 -- @treturn iscard.ISCardCmd
-function methods:envelope(data, bytes, cmd)
-  local m = "envelope"
-  local cla = cla_of(self, m)
-  data = check_data(data, m, "data", true)
-  local n = bytes ~= nil and le(bytes, m, "bytes expected") or nil
-  return build(m, cla, 0xC2, 0x00, 0x00, data, n, cmd)
-end
 
 local mt = { __name = NAME }
 
