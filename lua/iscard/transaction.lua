@@ -266,24 +266,32 @@ local function call(f, apdu)
   return nil, msg, code
 end
 
--- The engine: run, a channel's Transaction and every ISCard:Transaction
--- that is not the plain case. `s` and `o` are the command's state and the
--- checked options; `transmit(target, apdu)` the raw exchange (see `reply`);
--- `success` what to return on success. Misuse is found, and raised,
--- before anything is sent. `wire(apdu) -> apdu`,
--- when given, rewrites every APDU just before it is traced and sent (a
--- logical channel puts its number into the CLA, iscard.channel). `first`,
--- `first_sw`: the reply the plain path already got for the command as built
--- (exchange 1), when it hands over a 61xx or 6Cxx to follow up.
-local function engine(transmit, target, s, o, success, wire, first, first_sw)
-  local apdu = s.apdu or built(s)
-  if s.nad ~= 0 then
-    return util.failure("ISCARD_E_NAD_UNSUPPORTED",
-      "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
+-- One exchange of the engine: `bytes` passed through `x.wire` (when set),
+-- checked, traced and sent with `x.transmit(x.target, bytes)`; what came back
+-- checked by `reply`. `x` is the engine's context for one call: transmit,
+-- target, wire, trace, and `n`, the exchanges so far.
+local function exchange(x, bytes, reason, masked, part, parts)
+  if x.wire then bytes = x.wire(bytes) end
+  if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
+    error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
   end
-  local cla, ins, p1, p2, data, le = s.cla, s.ins, s.p1, s.p2, s.data, s.le
-  local nc = #data
-  local chaining = o.chaining
+  local n = x.n + 1
+  x.n = n
+  local trace = x.trace
+  if trace then
+    local b, hex = shown(bytes, masked)
+    trace("send", b, { reason = reason, exchange = n, part = part, parts = parts, masked = masked or false, hex = hex })
+  end
+  local r, sw, code = x.transmit(x.target, bytes)
+  return reply(r, sw, code, bytes, trace, reason, n, part, parts)
+end
+
+-- Planning: whether the command in state `s` goes in chained parts under
+-- the options `o`. Raises, before anything is sent, for what they cannot
+-- carry: chaining a class that has no chaining bit to set, long data with
+-- both extended length and chaining off.
+local function plan(s, o)
+  local cla, nc, chaining = s.cla, #s.data, o.chaining
   local chain = (chaining == true and nc > o.chain_size) or (chaining == "auto" and nc > 255 and not o.extended)
   if chain then
     -- cla & 0x80 (proprietary) or cla & 0x10 (chaining bit)
@@ -295,62 +303,52 @@ local function engine(transmit, target, s, o, success, wire, first, first_sw)
     misuse("Transaction: %d bytes of command data need extended length or command chaining,"
       .. " and both are switched off", nc)
   end
-  local trace, secret = o.trace, not o.trace_pins and is_secret(ins, data)
-  s.reply = "" -- a failure below must not leave the previous reply behind
+  return chain
+end
 
-  local exchanges = first and 1 or 0
-  local function exchange(bytes, reason, masked, part, parts)
-    if wire then bytes = wire(bytes) end
-    if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
-      error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
-    end
-    exchanges = exchanges + 1
-    if trace then
-      local b, hex = shown(bytes, masked)
-      trace("send", b, { reason = reason, exchange = exchanges, part = part, parts = parts,
-        masked = masked or false, hex = hex })
-    end
-    local r, sw, code = transmit(target, bytes)
-    return reply(r, sw, code, bytes, trace, reason, exchanges, part, parts)
-  end
-
-  local collected = {} -- response data, in arrival order
-  local last          -- fields of the APDU sent last, for a 6Cxx resend
-  local r, sw, code
-  if chain then
-    local size = o.chain_size
-    local parts = math.ceil(nc / size)
-    for i = 1, parts - 1 do
-      -- cla | 0x10: the chaining bit, known to be clear (checked above)
-      local piece = encode(cla + 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
-      r, sw, code = exchange(piece, "chain", secret, i, parts)
-      if not r then return nil, sw, code end
-      if sw ~= 0x9000 then
-        s.reply = concat(collected) .. r
-        return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",
-          i, parts, swm.text(sw))
-      end
-      collected[#collected + 1] = r:sub(1, -3) -- none expected; kept rather than lost
-    end
-    last = { cla = cla, data = data:sub((parts - 1) * size + 1),
-             masked = secret, reason = "chain", part = parts, parts = parts }
-  else
-    last = { cla = cla, data = data, le = le, masked = secret, reason = "command" }
-  end
-  last.ins, last.p1, last.p2 = ins, p1, p2
-  if first then
-    r, sw = first, first_sw
-  else
-    -- the command as the caller built it goes out byte for byte when it can
-    if chain or (not o.extended and is_extended(s)) then
-      last.le = short_le(le)
-      apdu = encode(last.cla, ins, p1, p2, last.data, last.le)
-    end
-    r, sw, code = exchange(apdu, last.reason, last.masked, last.part, last.parts)
+-- Parts 1 .. n-1 of a chained command, each to be answered 9000 (what data
+-- they bring is kept in `collected`). Returns the fields of the last part,
+-- which the first exchange sends, or nil, message, code.
+local function chain_parts(x, s, o, secret, collected)
+  local cla, ins, p1, p2, data = s.cla, s.ins, s.p1, s.p2, s.data
+  local size = o.chain_size
+  local parts = math.ceil(#data / size)
+  for i = 1, parts - 1 do
+    -- cla | 0x10: the chaining bit, known to be clear (checked by plan)
+    local piece = encode(cla + 0x10, ins, p1, p2, data:sub((i - 1) * size + 1, i * size))
+    local r, sw, code = exchange(x, piece, "chain", secret, i, parts)
     if not r then return nil, sw, code end
+    if sw ~= 0x9000 then
+      s.reply = concat(collected) .. r
+      return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",
+        i, parts, swm.text(sw))
+    end
+    collected[#collected + 1] = r:sub(1, -3) -- none expected; kept rather than lost
   end
+  return { cla = cla, data = data:sub((parts - 1) * size + 1), masked = secret, reason = "chain", part = parts,
+           parts = parts }
+end
 
-  local gr_cla = s.alt_cla or cmdm.transport_cla(cla)
+-- The first exchange: the command as planned (`last`: the whole command, or
+-- the last part of a chain). The command as the caller built it (`apdu`)
+-- goes out byte for byte when it can; `first`, `first_sw`: the reply the
+-- plain path already got for it. Returns the reply and its status word, or
+-- nil, message, code.
+local function first_exchange(x, s, o, last, chain, apdu, first, first_sw)
+  if first then return first, first_sw end
+  if chain or (not o.extended and is_extended(s)) then
+    last.le = short_le(s.le)
+    apdu = encode(last.cla, last.ins, last.p1, last.p2, last.data, last.le)
+  end
+  return exchange(x, apdu, last.reason, last.masked, last.part, last.parts)
+end
+
+-- The follow-ups of reply `r` with status `sw` to the APDU `last`: GET
+-- RESPONSE after 61xx (its data kept in `collected`), the resend with the
+-- right Le after 6Cxx, until another status word or `max_exchanges`.
+-- Returns the last reply and its status word, or nil, message, code.
+local function follow_ups(x, s, o, last, r, sw, collected)
+  local gr_cla = s.alt_cla or cmdm.transport_cla(s.cla)
   local followups = 0
   while true do
     local sw2 = sw % 256
@@ -366,7 +364,7 @@ local function engine(transmit, target, s, o, success, wire, first, first_sw)
       nxt = { cla = gr_cla, ins = 0xC0, p1 = 0, p2 = 0, data = "", le = n, masked = false,
               reason = "get-response" }
     else
-      break
+      return r, sw
     end
     if followups >= o.max_exchanges then
       s.reply = concat(collected) .. r:sub(-2)
@@ -376,9 +374,46 @@ local function engine(transmit, target, s, o, success, wire, first, first_sw)
     end
     followups = followups + 1
     last = nxt
-    r, sw, code = exchange(encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le), nxt.reason, nxt.masked)
+    local code
+    r, sw, code = exchange(x, encode(nxt.cla, nxt.ins, nxt.p1, nxt.p2, nxt.data, nxt.le), nxt.reason, nxt.masked)
     if not r then return nil, sw, code end
   end
+end
+
+-- The engine: run, a channel's Transaction and every ISCard:Transaction
+-- that is not the plain case. `s` and `o` are the command's state and the
+-- checked options; `transmit(target, apdu)` the raw exchange (see `reply`);
+-- `success` what to return on success. Misuse is found, and raised,
+-- before anything is sent. `wire(apdu) -> apdu`,
+-- when given, rewrites every APDU just before it is traced and sent (a
+-- logical channel puts its number into the CLA, iscard.channel). `first`,
+-- `first_sw`: the reply the plain path already got for the command as built
+-- (exchange 1), when it hands over a 61xx or 6Cxx to follow up.
+-- Planning, the chained parts, the first exchange and the follow-ups are
+-- the functions above.
+local function engine(transmit, target, s, o, success, wire, first, first_sw)
+  local apdu = s.apdu or built(s)
+  if s.nad ~= 0 then
+    return util.failure("ISCARD_E_NAD_UNSUPPORTED",
+      "Nad=%02X cannot be sent: PC/SC carries no T=1 node address (set Nad to 0)", s.nad)
+  end
+  local chain = plan(s, o)
+  local secret = not o.trace_pins and is_secret(s.ins, s.data)
+  s.reply = "" -- a failure below must not leave the previous reply behind
+  local x = { transmit = transmit, target = target, wire = wire, trace = o.trace, n = first and 1 or 0 }
+  local collected = {} -- response data, in arrival order
+  local last, r, sw, code -- last: fields of the APDU sent last, for a 6Cxx resend
+  if chain then
+    last, sw, code = chain_parts(x, s, o, secret, collected)
+    if not last then return nil, sw, code end
+  else
+    last = { cla = s.cla, data = s.data, le = s.le, masked = secret, reason = "command" }
+  end
+  last.ins, last.p1, last.p2 = s.ins, s.p1, s.p2
+  r, sw, code = first_exchange(x, s, o, last, chain, apdu, first, first_sw)
+  if not r then return nil, sw, code end
+  r, sw, code = follow_ups(x, s, o, last, r, sw, collected)
+  if not r then return nil, sw, code end
   collected[#collected + 1] = r:sub(1, -3)
   s.reply = concat(collected) .. r:sub(-2)
   if o.check and sw ~= 0x9000 then return swm.check(sw) end
