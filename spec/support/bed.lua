@@ -16,9 +16,7 @@ function bed.sleep(s)
   else os.execute(("sleep %.3f"):format(s)) end
 end
 
-local function hex(s)
-  return (s:gsub(".", function(c) return ("%02X"):format(c:byte()) end))
-end
+local hex = iscard.tohex -- the library's one hex encoder
 bed.hex = hex
 
 --- This process's id (for /proc), read once from /proc/self/stat.
