@@ -122,26 +122,22 @@ function M.ccall(name, f, ...)
   return relay(name, pcall(f, ...))
 end
 
+local hex_tables = {} -- for gsub: each byte's hex, then "" or " "; made on first use
+
 --- Binary string -> upper-case hex.
 -- @tparam string s binary bytes
 -- @tparam[opt=""] string sep put between two bytes (e.g. `" "`)
 -- @treturn string
--- The hex of each byte followed by "" and by " " (the separators the
--- library itself uses), as gsub tables: made on first use.
-local hex_tables = {}
-local function hex_table(sep)
-  local t = {}
-  for i = 0, 255 do t[char(i)] = format("%02X", i) .. sep end
-  hex_tables[sep] = t
-  return t
-end
-
 function M.tohex(s, sep)
   if type(s) ~= "string" then misuse("tohex: string expected, got %s", type(s)) end
   sep = sep or ""
-  -- a per-byte gsub keeps this linear even for 64 KiB APDUs; with a table
-  -- in place of a function it calls no Lua per byte (5x faster on 64 KiB)
-  local t = hex_tables[sep] or ((sep == "" or sep == " ") and hex_table(sep))
+  local t = hex_tables[sep]
+  if not t and (sep == "" or sep == " ") then
+    t = {}
+    for i = 0, 255 do t[char(i)] = format("%02X", i) .. sep end
+    hex_tables[sep] = t
+  end
+  -- one gsub: linear even for 64 KiB APDUs; through a table, no Lua call per byte
   local h = s:gsub(".", t or function(c) return format("%02X", byte(c)) .. sep end)
   if sep ~= "" and #h > 0 then h = h:sub(1, -1 - #sep) end
   return h
