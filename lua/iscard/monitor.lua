@@ -498,7 +498,7 @@ end
 -- @local
 function M.is_monitor(v) return getmetatable(v) == Monitor end
 
---- Creates a monitor.
+--- Creates a monitor; calling the module does the same (`iscard.monitor(opts)`).
 -- @tparam[opt] table opts `readers`: a list of reader names to watch, or
 --   nil for every reader, also those that appear later; `initial` (default
 --   true): first report what is already there as `reader_added` and
@@ -551,5 +551,9 @@ function M.new(opts)
   end
   return self
 end
+
+-- The module is the constructor too: `iscard.monitor(opts)`, the same as
+-- `require("iscard.monitor")(opts)` and `iscard.monitor.new(opts)`.
+setmetatable(M, { __call = function(_, opts) return M.new(opts) end })
 
 return M

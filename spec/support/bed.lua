@@ -7,13 +7,10 @@ local bed = {}
 bed.readers = { "Virtual PCD 00 00", "Virtual PCD 00 01" }
 bed.reader = bed.readers[1]
 
-local ok_io, vio = pcall(require, "iscard.vcard_io")
-
 --- Sleeps s seconds (not to wait for events -- SCardGetStatusChange does
 -- that -- but to give another process a chance to do something wrong).
 function bed.sleep(s)
-  if ok_io and vio.sleep then vio.sleep(s * 1000)
-  else os.execute(("sleep %.3f"):format(s)) end
+  require("iscard.core").sleep(s * 1000)
 end
 
 local function hex(s)
