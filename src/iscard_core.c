@@ -1515,9 +1515,8 @@ static const luaL_Reg functions[] = {{"ISCard", l_new},
 
 /* The C halves of methods written in Lua (iscard.card), exported under
  * their own names: core.attr_raw(card, id), core.set_attr(card, id, bytes). */
-static const luaL_Reg wrapped[] = {{"attr_raw", m_attr_raw},
-                                   {"set_attr", m_set_attr},
-                                   {NULL, NULL}};
+static const luaL_Reg wrapped[] = {
+    {"attr_raw", m_attr_raw}, {"set_attr", m_set_attr}, {NULL, NULL}};
 
 /* PC/SC reader-state bits, for status_change. */
 #define ISCARD_READER_STATES(S)                                                \

@@ -191,6 +191,28 @@ function M.int(v, what, lo, hi)
   return i
 end
 
+--- A duration or timeout in milliseconds: `int`'s check for them. nil
+-- gives `default` (when there is one); a number is rounded to the nearest
+-- whole millisecond when `round` is true and must be whole otherwise; the
+-- result lies in lo..hi. NaN and the infinities raise on every Lua.
+-- @local
+-- @param v value to check
+-- @tparam string what name used in the message
+-- @tparam integer lo
+-- @tparam integer hi
+-- @param[opt] default what nil gives
+-- @tparam[opt] boolean round
+-- @treturn integer
+function M.ms(v, what, lo, hi, default, round)
+  if v == nil and default ~= nil then return default end
+  if round and type(v) == "number" and v == v then v = math.floor(v + 0.5) end
+  local i = M.int_in(v, lo, hi)
+  if not i then
+    misuse("%s: whole number of milliseconds %d..%d expected, got %s", what, lo, hi, M.describe(v))
+  end
+  return i
+end
+
 --- Byte 0..255.
 -- @param v value to check
 -- @tparam string what name used in the message

@@ -102,13 +102,10 @@ end
 local Card = {}
 Card.__index = Card
 
--- Milliseconds as a whole number 0..86400000; anything else is the
--- script's mistake, reported at its line, not a crash of the card later.
+-- Milliseconds 0..86400000, rounded; anything else is the script's
+-- mistake, reported at its line, not a crash of the card later.
 local function check_ms(ms, what)
-  if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms > 86400000 then
-    util.misuse("%s: milliseconds 0..86400000 expected, got %s", what, tostring(ms))
-  end
-  return math.floor(ms + 0.5)
+  return util.ms(ms, what, 0, 86400000, nil, true)
 end
 
 --- Remove the card: after the current reply is sent, close the connection
