@@ -26,19 +26,17 @@ local function typed(ok, msg, code)
   return name
 end
 
--- What pcsc-lite reports on a context whose daemon went away (the socket
--- that a dying pcscd reset reads as SCARD_W_SECURITY_VIOLATION).
-local SERVICE_LOST = {
-  SCARD_E_NO_SERVICE = true, SCARD_F_COMM_ERROR = true, SCARD_E_INVALID_HANDLE = true,
-  SCARD_E_SERVICE_STOPPED = true, SCARD_E_READER_UNAVAILABLE = true,
-  SCARD_W_SECURITY_VIOLATION = true,
-}
-
--- The child's Lua prelude: iscard, and a line printer that flushes.
+-- The child's Lua prelude: iscard, a line printer that flushes, and the
+-- word a child prints for a failure: "service_lost" when bed.service_lost
+-- says so (asked in the child, with its card), else the error's name.
 local PRELUDE = [[
 local iscard = require "iscard"
+local bed = require "support.bed"
 local function say(...) print(...) io.stdout:flush() end
-local function name(msg) return tostring(msg):match("^([%w_]+):") or "UNTYPED" end
+local function name(msg, code, card)
+  if code and bed.service_lost(code, card) then return "service_lost" end
+  return tostring(msg):match("^([%w_]+):") or "UNTYPED"
+end
 ]]
 
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
@@ -439,23 +437,23 @@ describe_private("row 3: pcscd killed during a blocking call #slow", function()
     local waiter = bed.spawn(PRELUDE .. ([[
       local t0 = os.time()
       say("waiting")
-      local ok, msg = iscard.wait(%q, false, 60000)
-      say(ok and "ok" or name(msg), os.time() - t0)
+      local ok, msg, code = iscard.wait(%q, false, 60000)
+      say(ok and "ok" or name(msg, code), os.time() - t0)
     ]]):format(R1))
     local sender = bed.spawn(PRELUDE .. ([[
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
       local t0 = os.time()
       say("sending")
-      local ok, msg = c:transmit("\128\4\11\184")
-      say(ok and "ok" or name(msg), os.time() - t0)
+      local ok, msg, code = c:transmit("\128\4\11\184")
+      say(ok and "ok" or name(msg, code, c), os.time() - t0)
     ]]):format(R0))
     waiter.await("waiting")
     sender.await("sending")
     assert.is_true(bed.restart("KILL"))
     for _, p in ipairs { waiter, sender } do
       local what, secs = p.wait(60):match("\n([%w_]+)\t(%d+)\n$")
-      assert.is_true(SERVICE_LOST[what] or false, what)
+      assert.are.equal("service_lost", what)
       assert.is_true(tonumber(secs) < 25, secs)
     end
     -- the card's 30 s delay ended when vpcd went away: both cards are back
@@ -525,7 +523,8 @@ describe_private("row 12: the reader goes away and comes back #slow", function()
     local card = bed.attach(R0)
     assert.is_true(bed.restart("TERM", false, { ISCARD_PCSCD_CONF = empty, ISCARD_READY = "service" }))
     local ok, msg, code = card:transmit(bed.echo_apdu("g"))
-    assert.is_true(SERVICE_LOST[typed(ok, msg, code)] or false, msg)
+    typed(ok, msg, code)
+    assert.is_true(bed.service_lost(code, card), msg)
     card:close()
     assert.are.same({}, assert(iscard.readers()))
     local fresh = assert(iscard.ISCard())
@@ -548,8 +547,8 @@ describe_private("row 13: a card that never answers #slow", function()
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
       say("sending")
-      local ok, msg = c:transmit("\128\16\0\0")
-      say(ok and "answered" or name(msg))
+      local ok, msg, code = c:transmit("\128\16\0\0")
+      say(ok and "answered" or name(msg, code, c))
     ]]):format(R0))
     stuck.await("sending")
     local other = bed.attach(R1)
@@ -570,7 +569,7 @@ describe_private("row 13: a card that never answers #slow", function()
     -- card's endless delay ends with vpcd's connection (restart waits for it)
     assert.is_true(bed.restart("TERM"))
     local what = stuck.wait(30):match("\n([%w_]+)\n$")
-    assert.is_true(SERVICE_LOST[what] or false, what)
+    assert.are.equal("service_lost", what)
   end)
 end)
 

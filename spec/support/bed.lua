@@ -13,6 +13,14 @@ function bed.sleep(s)
   require("iscard.core").sleep(s * 1000)
 end
 
+--- Whether a failure says that pcscd went away: `iscard.error_class` (asked
+-- with the ISCard the call failed on, when there is one) answers
+-- `service_lost` -- or the code is SCARD_E_READER_UNAVAILABLE, which a
+-- call gets when pcscd answers it while taking its readers down.
+function bed.service_lost(code, card)
+  return iscard.error_class(code, card) == "service_lost" or code == iscard.errors.SCARD_E_READER_UNAVAILABLE
+end
+
 local function hex(s)
   return (s:gsub(".", function(c) return ("%02X"):format(c:byte()) end))
 end
