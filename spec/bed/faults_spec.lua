@@ -63,7 +63,7 @@ local function answering(reader)
   for _ = 1, 400 do
     local c = assert(iscard.ISCard())
     local ok, amsg = c:AttachByReader(reader)
-    if ok then ok, amsg = c:transmit("\128\3\0\0") end -- counters: journal untouched
+    if ok then ok, amsg = c:transmit(bed.card.counters) end -- journal untouched
     c:close()
     if ok then return end
     msg = amsg
@@ -113,7 +113,7 @@ describe("row 4: a card removed in the middle of its answer", function()
     -- 258 bytes announced, 100 sent, then the card is out for 1 s: vpcd
     -- hands pcscd what it got, so the caller gets those bytes or an error,
     -- never bytes the card did not send.
-    local r, msg, code = card:transmit("\128\18\100\100")
+    local r, msg, code = card:transmit(bed.card.cut_reply(100, 1000))
     if r then assert.are.equal(("\85"):rep(100), r) else typed(r, msg, code) end
     assert(iscard.wait(R0, false, 10000))
     -- the other reader is not disturbed while this one is empty
@@ -147,7 +147,7 @@ describe("row 5: a card swapped while attached", function()
     -- the new card in silently: the old handle then works with it.
     local card = bed.attach(R0)
     bed.journal(card)
-    bed.raw(card, "\128\2\0\1")
+    bed.raw(card, bed.card.remove(10))
     local r, msg, code = card:transmit(bed.echo_apdu("s"))
     if r then
       assert.is_true(r == "" or r == "s\144\0", bed.hex(r))
@@ -223,7 +223,7 @@ describe("row 8: the holder of a lock is killed", function()
         local ok, msg = c:AttachByReader(%q)
         if ok then ok, msg = c:LockSCard() end
         local r
-        if ok then r, msg = c:transmit("\128\1\0\0\1w") end
+        if ok then r, msg = c:transmit(bed.card.echo("w")) end
         c:close()
         if r then say("got " .. r:byte(1)) break end
         say("error " .. name(msg))
@@ -264,7 +264,7 @@ describe("row 10: waits that time out, hundreds of times", function()
   it("end with SCARD_E_TIMEOUT or a state, never a crash or a hang, while the card comes and goes", function()
     local card = bed.attach(R0)
     local seen = {}
-    bed.raw(card, "\128\2\0\60") -- out for 600 ms, during the loop
+    bed.raw(card, bed.card.remove(600)) -- during the loop
     card:close()
     local ctx = assert(iscard.ISCard())
     for i = 1, 600 do
@@ -445,7 +445,7 @@ describe_private("row 3: pcscd killed during a blocking call #slow", function()
       assert(c:AttachByReader(%q))
       local t0 = os.time()
       say("sending")
-      local ok, msg, code = c:transmit("\128\4\11\184")
+      local ok, msg, code = c:transmit(bed.card.answer_after(30000))
       say(ok and "ok" or name(msg, code, c), os.time() - t0)
     ]]):format(R0))
     waiter.await("waiting")
@@ -547,7 +547,7 @@ describe_private("row 13: a card that never answers #slow", function()
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
       say("sending")
-      local ok, msg, code = c:transmit("\128\16\0\0")
+      local ok, msg, code = c:transmit(bed.card.never_answer)
       say(ok and "answered" or name(msg, code, c))
     ]]):format(R0))
     stuck.await("sending")
@@ -558,7 +558,7 @@ describe_private("row 13: a card that never answers #slow", function()
     local helper = bed.spawn(PRELUDE .. ([[
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
-      say(#assert(c:transmit("\128\1\0\0\1p")))
+      say(#assert(c:transmit(bed.card.echo("p"))))
     ]]):format(R1))
     assert.are.equal("3\n", helper.wait(30))
     assert.are.same(bed.readers, assert(iscard.readers()))
@@ -711,8 +711,7 @@ describe_private("row 18: bad ATRs #slow", function()
     it(case[1] .. ": a typed connect error, or the card with exactly that ATR", function()
       local atr = case[2]
       local card = bed.attach(R0)
-      local lc = #atr > 0 and string.char(#atr) .. atr or ""
-      bed.raw(card, "\128\19\0\10" .. lc)
+      bed.raw(card, bed.card.back_with_atr(100, #atr > 0 and atr or nil))
       assert(iscard.wait(R0, false, 10000))
       card:close()
       -- back in the reader: present, or mute
