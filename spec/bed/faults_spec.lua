@@ -102,7 +102,7 @@ end
 
 local describe_private = bed.private and describe or pending
 
-describe("row 4: a card removed in the middle of its answer", function()
+describe("a card removed in the middle of its answer", function()
   after_each(restore)
 
   it("gives the bytes that arrived or a typed error, then a sticky removed-card error until ReAttach; "
@@ -126,7 +126,7 @@ describe("row 4: a card removed in the middle of its answer", function()
   end)
 end)
 
-describe("row 5: a card swapped while attached", function()
+describe("a card swapped while attached", function()
   after_each(restore)
 
   it("a swap pcscd sees ends the old connection for good; the new card is reached only after ReAttach #slow", function()
@@ -179,7 +179,7 @@ describe("row 5: a card swapped while attached", function()
   end)
 end)
 
-describe("row 6: a card reset by another process", function()
+describe("a card reset by another process", function()
   it("makes every call fail with SCARD_W_RESET_CARD until ReAttach, which replays nothing", function()
     local card = bed.attach(R0)
     bed.journal(card)
@@ -195,7 +195,7 @@ describe("row 6: a card reset by another process", function()
   end)
 end)
 
-describe("row 8: the holder of a lock is killed", function()
+describe("the holder of a lock is killed", function()
   it("lets the process waiting for the lock go on, after the reset pcscd gives the card", function()
     -- pcscd resets a card whose lock holder died (its state is unknown):
     -- the waiter may see that reset as a typed error once, then goes on.
@@ -241,7 +241,7 @@ describe("row 8: the holder of a lock is killed", function()
   end)
 end)
 
-describe("row 9: EXCLUSIVE against SHARED", function()
+describe("EXCLUSIVE against SHARED", function()
   it("is refused at once both ways, and the card is not touched (no reset, no power cycle, no APDU)", function()
     local other = assert(iscard.ISCard())
     for _, modes in ipairs { { iscard.SHARED, iscard.EXCLUSIVE }, { iscard.EXCLUSIVE, iscard.SHARED } } do
@@ -258,7 +258,7 @@ describe("row 9: EXCLUSIVE against SHARED", function()
   end)
 end)
 
-describe("row 10: waits that time out, hundreds of times", function()
+describe("waits that time out, hundreds of times", function()
   after_each(restore)
 
   it("end with SCARD_E_TIMEOUT or a state, never a crash or a hang, while the card comes and goes", function()
@@ -283,7 +283,7 @@ describe("row 10: waits that time out, hundreds of times", function()
   end)
 end)
 
-describe("row 16: replies of every size, on the real stack", function()
+describe("replies of every size, on the real stack", function()
   after_each(restore)
 
   it("come back exact: 2, 3, 256, 257, 258, 65535 bytes", function()
@@ -335,7 +335,7 @@ describe("row 16: replies of every size, on the real stack", function()
   end)
 end)
 
-describe("row 17: T=0 status words from the real card", function()
+describe("T=0 status words from the real card", function()
   local card
   before_each(function() card = bed.attach(R0) end)
   after_each(function() card:Detach() end)
@@ -378,7 +378,7 @@ describe("row 17: T=0 status words from the real card", function()
   end)
 end)
 
-describe("row 19: garbage replies", function()
+describe("garbage replies", function()
   it("give only results or typed errors through Transaction and the status word texts", function()
     local seed = os.time()
     math.randomseed(seed)
@@ -410,7 +410,7 @@ describe("row 19: garbage replies", function()
   end)
 end)
 
-describe("row 20: random command bytes through the real stack", function()
+describe("random command bytes through the real stack", function()
   after_each(restore)
 
   it("come back as a reply or a typed error, and the card still answers", function()
@@ -429,7 +429,7 @@ describe("row 20: random command bytes through the real stack", function()
   end)
 end)
 
-describe_private("row 3: pcscd killed during a blocking call #slow", function()
+describe_private("pcscd killed during a blocking call #slow", function()
   after_each(restore)
 
   it("ends a wait and a slow transmit with a service-lost error, long before the card would answer", function()
@@ -463,7 +463,7 @@ describe_private("row 3: pcscd killed during a blocking call #slow", function()
   end)
 end)
 
-describe("row 11: insert/remove churn under a monitor loop #slow", function()
+describe("insert/remove churn under a monitor loop #slow", function()
   after_each(restore)
 
   it("reports every removal and insertion once, ends in the right state, and idles", function()
@@ -507,7 +507,7 @@ describe("row 11: insert/remove churn under a monitor loop #slow", function()
   end)
 end)
 
-describe_private("row 12: the reader goes away and comes back #slow", function()
+describe_private("the reader goes away and comes back #slow", function()
   local empty
   after_each(function()
     if empty then bed.sh("rmdir " .. empty) end
@@ -539,7 +539,7 @@ describe_private("row 12: the reader goes away and comes back #slow", function()
   end)
 end)
 
-describe_private("row 13: a card that never answers #slow", function()
+describe_private("a card that never answers #slow", function()
   after_each(restart)
 
   it("blocks its transmit only: the other reader and other processes keep working", function()
@@ -573,7 +573,7 @@ describe_private("row 13: a card that never answers #slow", function()
   end)
 end)
 
-describe_private("row 14: several processes on both readers, with a removal and a pcscd restart #slow", function()
+describe_private("several processes on both readers, with a removal and a pcscd restart #slow", function()
   after_each(restore)
 
   it("recover, report only typed errors, and end with the descriptors they started with", function()
@@ -665,7 +665,7 @@ describe_private("row 14: several processes on both readers, with a removal and 
   end)
 end)
 
-describe_private("row 15: tiny pcscd limits (-t -s -r) #slow", function()
+describe_private("tiny pcscd limits (-t -s -r) #slow", function()
   after_each(restart)
 
   it("are reached only by live objects: dropped ones are given back by GC", function()
@@ -696,7 +696,7 @@ describe_private("row 15: tiny pcscd limits (-t -s -r) #slow", function()
   end)
 end)
 
-describe_private("row 18: bad ATRs #slow", function()
+describe_private("bad ATRs #slow", function()
   after_each(restart)
 
   local cases = {
