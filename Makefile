@@ -1,38 +1,39 @@
 # iscard -- build, test, demo, install.
 #
-#   make            build build/iscard/core.so and build/iscard/vcard_io.so
-#   make check      the unit specs (spec/unit): no root, no pcscd, no package
-#                   install, a few seconds; ends "N passed, N failed"
-#   make test       (as root: install missing Debian packages) build, start
-#                   the PC/SC test bed, run the specs (spec/unit and
-#                   spec/bed); ends "N passed, N failed"
+#   make            build $(BUILD)/iscard/core.so and vcard_io.so for $(LUA)
+#   make check      the unit specs (spec/unit): no root, no pcscd, a few
+#                   seconds; ends "N passed, N failed".  LUA=lua5.1 (5.2,
+#                   5.3, luajit) builds and runs them for that Lua
+#   make test       build, start the PC/SC test bed (as root), run the specs
+#                   (spec/unit and spec/bed); ends "N passed, N failed"
+#   make test-all   the specs on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT
+#   make test-faults  the reliability scenarios, slow ones included
+#   make valgrind   the specs under memcheck;  make asan  under ASan+UBSan
 #   make demo       run examples/ against the virtual card
 #   make install    install under $(DESTDIR)$(PREFIX)
-#   make test-faults  the reliability scenarios (README, Reliability), slow
-#                   ones included (make test leaves out those tagged #slow)
-#   make test-all   the specs on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT (C modules
-#                   in build/<name>/); ends "N passed, N failed" for all
-#   make rock-check luarocks lint + luarocks make into an empty tree, offline;
-#                   require "iscard" from it
-#   make windows    cross-compile the core for Windows (mingw-w64, -Werror)
 #   make docs       LDoc reference in build/docs; fails on any LDoc warning
-#   make lint       luacheck, clang-tidy, cppcheck, clang-format; PC/SC
-#                   binding coverage (make format: clang-format the C files)
-#   make soak       SOAK_MINUTES (default 10) of random traffic from
-#                   SOAK_CLIENTS processes under faults; RSS and fds flat
-#   make flake-check  test-all FLAKE_RUNS times in a row (default 20); with
-#                   FLAKE_STRESS=1 while stress-ng loads both cores
-#   make asan       the specs with the C modules under ASan+UBSan (clang)
-#   make fuzz       each libFuzzer target for FUZZ_SECONDS (README: Reliability)
-#
-# Each target installs the Debian packages it needs when run as root
-# (DEBS_* below), like `make test`.
+#   make lint       luacheck, clang-tidy, cppcheck, clang-format, the module
+#                   lists, PC/SC binding coverage (make format: clang-format)
+#   make deps       as root: install the Debian packages of the DEPS sets
+#                   (default: all of them); every other target only says
+#                   what is missing
+#   make rock-check, windows, soak, flake-check: tools/tools.mk
+#   make fuzz: fuzz/fuzz.mk;  make bench: bench/bench.mk
 #
 # Variables follow LuaRocks' names so `luarocks make` can drive it too.
 
 LUA         ?= lua5.4
-LUA_VERSION ?= 5.4
-LUA_INCDIR  ?= /usr/include/lua$(LUA_VERSION)
+# Each Lua's headers, and where its C modules go: 5.4's in build/, so that
+# .busted and the tools find them without being told; the others' in
+# build/5.1, build/5.2, build/5.3, build/luajit (as test-all builds them).
+LUA_INCDIR_lua5.1 = /usr/include/lua5.1
+LUA_INCDIR_lua5.2 = /usr/include/lua5.2
+LUA_INCDIR_lua5.3 = /usr/include/lua5.3
+LUA_INCDIR_lua5.4 = /usr/include/lua5.4
+LUA_INCDIR_luajit = /usr/include/luajit-2.1
+LUA_VERSION ?= $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(notdir $(LUA))))
+LUA_INCDIR  ?= $(or $(LUA_INCDIR_$(notdir $(LUA))),/usr/include/lua$(LUA_VERSION))
+BUILD       ?= $(if $(filter lua5.4,$(notdir $(LUA))),build,build/$(if $(filter luajit,$(notdir $(LUA))),luajit,$(LUA_VERSION)))
 PREFIX      ?= /usr/local
 LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_VERSION)
@@ -46,24 +47,26 @@ CFLAGS      ?= -O2 -g
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) $(PCSC_CFLAGS)
 LIBFLAG     ?= -shared
 
-BUILD       = build
 CORE        = $(BUILD)/iscard/core.so
 VCARDIO     = $(BUILD)/iscard/vcard_io.so
 LUA_MODULES = $(wildcard lua/iscard/*.lua)
 
-# Debian packages the tests and the demo need.
-DEBS = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 util-linux pkg-config gcc make
-# ... and the other targets (on top of DEBS for test-all).
-DEBS_ALL     = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
-DEBS_ROCK    = luarocks lua5.4 liblua5.4-dev libpcsclite-dev gcc util-linux
-DEBS_WINDOWS = mingw-w64 liblua5.4-dev
-DEBS_DOCS    = lua-ldoc lua-markdown lua5.1
-DEBS_LINT    = lua-check lua5.4 clang-tidy clang-format-14 cppcheck liblua5.4-dev libpcsclite-dev pkg-config
-DEBS_FLAKE   = stress-ng
-DEBS_ASAN    = clang-14 libclang-rt-14-dev
-DEBS_FUZZ    = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
+# Debian packages, in sets by target (DEBS_fuzz: fuzz/fuzz.mk, DEBS_bench:
+# bench/bench.mk, DEBS_rock and DEBS_windows: tools/tools.mk).
+DEBS_test  = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 \
+             util-linux pkg-config gcc make
+DEBS_all   = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
+DEBS_docs  = lua-ldoc lua-markdown lua5.1
+DEBS_lint  = lua-check lua5.4 clang-tidy clang-format-14 cppcheck liblua5.4-dev libpcsclite-dev pkg-config
+DEBS_flake = stress-ng
+DEBS_asan  = clang-14 libclang-rt-14-dev
+DEPS      ?= test all docs lint flake asan fuzz rock windows bench
+# need-SETS (sets joined by +, as need-test+asan): fails, naming what is
+# missing of those sets; the targets list it first among their prerequisites.
+need-%:
+	@sh tools/debs.sh check "$(subst +, ,$*)" $(foreach s,$(subst +, ,$*),$(DEBS_$(s)))
 
-.PHONY: all test demo install clean format deps valgrind test-all rock-check windows docs lint flake-check soak asan fuzz fuzz-replay test-faults
+.PHONY: all check test test-faults demo valgrind asan test-all install deps docs lint format clean
 
 all: $(CORE) $(VCARDIO)
 
@@ -75,16 +78,8 @@ $(VCARDIO): src/vcard_io.c src/compat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ src/vcard_io.c
 
-# As root, install whatever Debian package is missing; otherwise only say.
 deps:
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null)) \
-	      || { echo "apt-get install failed for:$$missing"; exit 1; }; \
-	  else echo "missing Debian packages (run as root to install):$$missing"; exit 1; fi; \
-	fi
+	@sh tools/debs.sh install $(foreach s,$(DEPS),$(DEBS_$(s)))
 
 # spec/unit: specs that run anywhere; spec/bed: specs that need the test bed
 # (spec/support/testbed), each one pending with the reason outside it.
@@ -92,30 +87,31 @@ SPECS ?= spec
 # Fault specs tagged #slow (pcscd restarts, cards pulled several times) are
 # left out of test, test-all and valgrind; test-faults runs them.
 BUSTED_TAGS ?= --exclude-tags=slow
-# The unit specs on the machine as it is: nothing installed, no pcscd
-# started; the C modules and the fuzz replay builds are compiled first.
-.PHONY: check
+# The specs and the programs they start find this Lua and its build here.
+RUN = LUA=$(LUA) ISCARD_BUILD=$(BUILD)
+
+# (check: the programs the specs start find the tree's modules, as the
+# test bed sets them for the other targets)
 check: all fuzz-replay
-	sh spec/support/run-busted $(LUA) spec/unit
+	$(RUN) LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
+	  LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" sh spec/support/run-busted $(LUA) spec/unit
 
-test: deps
-	$(MAKE) all fuzz-replay
-	LUA=$(LUA) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
+test: need-test all fuzz-replay
+	$(RUN) spec/support/testbed sh spec/support/run-busted $(LUA) $(BUSTED_TAGS) $(SPECS)
 
-# --- every scenario of the README's reliability table (README, Reliability):
-# the specs it points to, slow ones included.
+# every scenario of the README's reliability table: the specs it points
+# to, slow ones included
 FAULT_SPECS = spec/bed/faults_spec.lua spec/bed/restart_spec.lua spec/bed/iscard_spec.lua \
               spec/bed/quickstart_spec.lua spec/unit/transaction_spec.lua
 test-faults:
 	$(MAKE) --no-print-directory test SPECS="$(FAULT_SPECS)" BUSTED_TAGS=
 
-demo: deps
-	$(MAKE) all
-	LUA=$(LUA) ISCARD_TEST_CARD=$(CURDIR)/examples/cards/echo.lua spec/support/testbed $(LUA) examples/demo.lua
+demo: need-test all
+	$(RUN) ISCARD_TEST_CARD=$(CURDIR)/examples/cards/echo.lua spec/support/testbed $(LUA) examples/demo.lua
 
 # The specs under valgrind: the summary of leaks our code is responsible for.
-valgrind: all fuzz-replay
-	LUA=$(LUA) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(BUSTED_TAGS) $(SPECS)
+valgrind: need-test all fuzz-replay
+	$(RUN) spec/support/testbed sh spec/support/valgrind-specs $(LUA) $(BUSTED_TAGS) $(SPECS)
 
 # The specs with the C modules built by clang under AddressSanitizer and
 # UndefinedBehaviorSanitizer (any UB aborts), run by the plain interpreter
@@ -123,72 +119,19 @@ valgrind: all fuzz-replay
 # (spec/support/asan-lua); fails on any report of any process.
 ASAN_CC     ?= clang-14
 ASAN_CFLAGS  = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-ASAN_BUILD   = $(BUILD)/asan
-asan:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ASAN)"
+ASAN_BUILD   = build/asan
+asan: need-test+asan fuzz-replay
 	$(MAKE) --no-print-directory all BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)"
-	$(MAKE) --no-print-directory fuzz-replay
 	ISCARD_ASAN_RT=$$($(ASAN_CC) -print-file-name=libclang_rt.asan-$$(uname -m).so) ISCARD_ASAN_LUA=$(LUA) \
 	  ISCARD_BUILD=$(ASAN_BUILD) LUA=$(CURDIR)/spec/support/asan-lua \
 	  spec/support/testbed sh spec/support/asan-specs $(BUSTED_TAGS) $(SPECS)
 
-# --- fuzzing with libFuzzer (clang-14). One target per input that a card,
-# the daemon or a script controls: fuzz/<name>.c for C targets, and for the
-# pure-Lua parts one generic target, fuzz/lua_target.c, built once per
-# harness fuzz/harness/<name>.lua.  A new parser needs its harness, a
-# fuzz/<name>/start/ folder and its name in FUZZ_LUA_TARGETS.
-#   make fuzz FUZZ_SECONDS=N [FUZZ_RUNS=N] [FUZZ_TARGETS="apdu ..."]
-# runs each target for N seconds (or N executions, whichever first), from
-# its starting inputs (fuzz/<name>/start/) and the corpus it grew before (build/fuzz/corpus/<name>), and
-# prints the executions of each; findings go to build/fuzz/findings/<name>/.
-# -detect_leaks=0: every target keeps one lua_State across inputs, whose
-# heap grows and shrinks with the collector, not per input; libFuzzer would
-# run a full LeakSanitizer scan after nearly every input (measured: 90% of
-# the time).  Leaks of the C code are `make asan`'s and valgrind's job.
-# Kept findings live in fuzz/<name>/regress/, and `make test` replays them
-# and the starting inputs (spec/unit/fuzz_regress_spec.lua) through the same code, built by
-# $(CC) without libFuzzer (fuzz/replay.c: build/fuzz-replay/<name>).
-FUZZ_C_TARGETS   = vcard_frames core_glue
-FUZZ_LUA_TARGETS = apdu transaction swtext decoders
-FUZZ_TARGETS    ?= $(FUZZ_C_TARGETS) $(FUZZ_LUA_TARGETS)
-FUZZ_SECONDS    ?= 10
-FUZZ_RUNS       ?= -1
-FUZZ_CC         ?= clang-14
-FUZZ_BUILD       = $(BUILD)/fuzz
-REPLAY_BUILD     = $(BUILD)/fuzz-replay
-# the embedded interpreter: Debian's Lua 5.4 (not instrumented)
-FUZZ_LUA_INCDIR ?= /usr/include/lua5.4
-FUZZ_LUA_LIBS   ?= -llua5.4
-FUZZ_FLAGS       = -I$(FUZZ_LUA_INCDIR) $(PCSC_CFLAGS) -DISCARD_ROOT='"$(CURDIR)"'
-FUZZ_SAN         = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                   -fno-omit-frame-pointer -DISCARD_FUZZ_COVER
-FUZZ_DEPS        = fuzz/lua_embed.h src/iscard_core.c src/vcard_io.c src/iscard_names.h src/compat.h
-
-$(FUZZ_C_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_DEPS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LUA_LIBS)
-$(FUZZ_LUA_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/lua_target.c $(FUZZ_DEPS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -DISCARD_HARNESS='"$(CURDIR)/fuzz/harness/$*.lua"' \
-	  -o $@ $< $(FUZZ_LUA_LIBS)
-$(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%): $(REPLAY_BUILD)/%: fuzz/%.c fuzz/replay.c $(FUZZ_DEPS)
-	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O1 -g $(FUZZ_FLAGS) -o $@ $< fuzz/replay.c $(FUZZ_LUA_LIBS)
-
-fuzz-replay: $(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%)
-
-fuzz:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_FUZZ)"
-	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/findings/$$t; \
-	  log=$(FUZZ_BUILD)/$$t.log; \
-	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) -print_final_stats=1 -detect_leaks=0 \
-	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$t/ $(FUZZ_BUILD)/corpus/$$t fuzz/$$t/start \
-	    >$$log 2>&1 || { tail -n 60 $$log; echo "fuzz: $$t found a crash (above; input in $(FUZZ_BUILD)/findings/$$t/)"; exit 1; }; \
-	  awk -v t=$$t '/stat::number_of_executed_units/ {n=$$2} /stat::average_exec_per_sec/ {r=$$2} \
-	    /stat::new_units_added/ {u=$$2} END {printf "%-13s %11d executions, %6d/s, %4d new corpus units\n", t, n, r, u}' $$log; \
-	done
+# every Lua: name:interpreter:include-dir; C modules in build/<name>/
+LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
+       5.3:lua5.3:/usr/include/lua5.3 5.4:lua5.4:/usr/include/lua5.4 \
+       luajit:luajit:/usr/include/luajit-2.1
+test-all: need-test+all fuzz-replay
+	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(BUSTED_TAGS) $(SPECS)
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
@@ -196,88 +139,27 @@ install: all
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/
 	install -m 755 bin/iscard $(DESTDIR)$(BINDIR)/iscard
 
-# --- every Lua: name:interpreter:include-dir; C modules in build/<name>/
-LUAS = 5.1:lua5.1:/usr/include/lua5.1 5.2:lua5.2:/usr/include/lua5.2 \
-       5.3:lua5.3:/usr/include/lua5.3 5.4:lua5.4:/usr/include/lua5.4 \
-       luajit:luajit:/usr/include/luajit-2.1
-test-all:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL)"
-	@$(MAKE) --no-print-directory fuzz-replay
-	LUAS="$(LUAS)" MAKE="$(MAKE)" spec/support/test-all $(BUSTED_TAGS) $(SPECS)
-
-# --- the suite's determinism: test-all many times in a row, optionally
-# with both cores loaded (tools/flake-check.sh; never part of CI).
-FLAKE_RUNS   ?= 20
-FLAKE_STRESS ?= 0
-flake-check:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(DEBS_ALL) $(DEBS_FLAKE)"
-	STRESS=$(FLAKE_STRESS) MAKE="$(MAKE)" tools/flake-check.sh $(FLAKE_RUNS)
-
-# --- the soak: clients on both readers under card removals, resets and
-# pcscd restarts, their memory and descriptors sampled (tools/soak.lua;
-# never part of CI).
-SOAK_MINUTES ?= 10
-SOAK_CLIENTS ?= 4
-soak: deps
-	$(MAKE) all
-	LUA=$(LUA) spec/support/testbed $(LUA) tools/soak.lua $(SOAK_MINUTES) $(SOAK_CLIENTS)
-
-# --- LuaRocks: lint, make into an empty tree (offline), require from it
-ROCKSPEC          ?= rockspec/iscard-scm-1.rockspec
-ROCK_LUA_VERSION  ?= 5.4
-rock-check:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_ROCK)"
-	tools/rock-check.sh $(ROCKSPEC) $(ROCK_LUA_VERSION)
-
-# --- Windows: the core compiled by mingw-w64 against the Lua headers, with
-# the same warnings as errors; then linked against an import library for
-# lua54.dll made from the object's own lua_*/luaL_* references, which shows
-# that the DLL links and exports luaopen_iscard_core only.
-WIN_TARGETS    ?= x86_64-w64-mingw32 i686-w64-mingw32
-WIN_LUA_INCDIR ?= /usr/include/lua5.4
-WIN_BUILD       = $(BUILD)/windows
-windows:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_WINDOWS)"
-	@for t in $(WIN_TARGETS); do \
-	  $(MAKE) --no-print-directory $(WIN_BUILD)/$$t/iscard/core.dll || exit 1; \
-	  printf '%s: exports' "$$t"; $$t-objdump -p $(WIN_BUILD)/$$t/iscard/core.dll \
-	    | sed -n '/Ordinal\/Name Pointer/,/^$$/p' | awk '/^[[:space:]]*\[ *[0-9]+\]/ {printf " %s", $$NF}'; echo; \
-	done
-
-.PRECIOUS: $(WIN_BUILD)/%/iscard_core.o
-$(WIN_BUILD)/%/iscard_core.o: src/iscard_core.c src/iscard_names.h src/compat.h
-	@mkdir -p $(dir $@)
-	$*-gcc $(WARN) -Werror $(CFLAGS) -I$(WIN_LUA_INCDIR) -c -o $@ src/iscard_core.c
-
-$(WIN_BUILD)/%/iscard/core.dll: $(WIN_BUILD)/%/iscard_core.o
-	@mkdir -p $(dir $@)
-	{ echo "LIBRARY lua54.dll"; echo EXPORTS; $*-nm -u $< | awk '{print $$2}' | sed 's/^_//' \
-	  | grep -E '^luaL?_'; } > $(WIN_BUILD)/$*/lua54.def
-	$*-dlltool -d $(WIN_BUILD)/$*/lua54.def -l $(WIN_BUILD)/$*/liblua54.a -D lua54.dll
-	$*-gcc -shared -o $@ $< $(WIN_BUILD)/$*/liblua54.a -lwinscard
-
-# --- LDoc (config.ld) into build/docs. lua-markdown is a Lua 5.1 module, so
-# LDoc runs on lua5.1; any line but LDoc's two progress lines fails.
+# LDoc (config.ld) into build/docs. lua-markdown is a Lua 5.1 module, so
+# LDoc runs on lua5.1; any line but LDoc's progress lines fails (the merge
+# of the ISCard page from the C and the Lua file is one of them).
 LDOC ?= lua5.1 /usr/bin/ldoc
-docs:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_DOCS)"
+docs: need-docs
 	@out=$$($(LDOC) . 2>&1); rc=$$?; printf '%s\n' "$$out"; \
-	problems=$$(printf '%s\n' "$$out" | grep -v -E '^(reading configuration from|output written to) '); \
+	problems=$$(printf '%s\n' "$$out" | grep -v -E '^(reading configuration from|output written to|found master module)\b'); \
 	if [ $$rc -ne 0 ] || [ -n "$$problems" ]; then echo "docs: LDoc reported problems (above)"; exit 1; fi
 
-# --- lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, the
-# C layout (.clang-format) and the PC/SC binding coverage (informational).
-# FORMAT_FILES: the C files clang-format checks (`make format` formats them).
+# lint: luacheck (.luacheckrc), clang-tidy (.clang-tidy), cppcheck, the C
+# layout (.clang-format), the module lists of the rockspec and config.ld,
+# and the PC/SC binding coverage (informational).
+ROCKSPEC       ?= rockspec/iscard-scm-1.rockspec
 CLANG_FORMAT   ?= clang-format-14
 FORMAT_FILES    = $(wildcard src/*.c fuzz/*.c)
-LUACHECK_PATHS = lua spec examples bench fuzz bin/iscard tools
-# No function over 60 lines in the library and the command (tools/funclen.sh);
-# reader.lua's install (130 lines) is still to be split.
-FUNCLEN_FILES  = $(filter-out lua/iscard/reader.lua,$(wildcard lua/iscard/*.lua lua/iscard/*/*.lua)) bin/iscard
-CPPCHECK_FLAGS = --enable=warning,style,performance,portability --std=c99 --force \
-                 --inline-suppr --error-exitcode=1 --quiet
-lint:
-	@$(MAKE) --no-print-directory deps DEBS="$(DEBS_LINT)"
+LUACHECK_PATHS  = lua spec examples bench fuzz bin/iscard tools
+CPPCHECK_FLAGS  = --enable=warning,style,performance,portability --std=c99 --force \
+                  --inline-suppr --error-exitcode=1 --quiet
+# No function over 60 lines in the library and the command (tools/funclen.sh).
+FUNCLEN_FILES   = $(wildcard lua/iscard/*.lua lua/iscard/*/*.lua) bin/iscard
+lint: need-lint
 	luacheck -q --no-color $(LUACHECK_PATHS)
 	tools/funclen.sh 60 $(FUNCLEN_FILES)
 	@echo "clang-tidy src/iscard_core.c src/vcard_io.c"; \
@@ -285,6 +167,7 @@ lint:
 	rc=$$?; printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? generated\.$$'; exit $$rc
 	cppcheck $(CPPCHECK_FLAGS) -I$(LUA_INCDIR) $(filter -I%,$(PCSC_CFLAGS)) src/
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+	lua5.4 tools/module-list-check.lua $(ROCKSPEC) config.ld
 	@tools/bindcov.sh
 	@echo "lint: clean"
 
@@ -292,9 +175,8 @@ format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf build
 	rm -f src/*.o iscard/*.so
 	-rmdir iscard 2>/dev/null
 
-# make bench: benchmarks, never part of CI (bench/README.md)
-include bench/bench.mk
+include fuzz/fuzz.mk tools/tools.mk bench/bench.mk

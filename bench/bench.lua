@@ -26,7 +26,7 @@ local root = dir .. "/.."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
 package.cpath = root .. "/build/?.so;" .. package.cpath
 
-local vio = require "iscard.vcard_io"
+local core = require "iscard.core"
 local cg = dofile(dir .. "/callgrind.lua")
 
 local format = string.format
@@ -104,7 +104,7 @@ local function median(v)
   return n % 2 == 1 and t[(n + 1) // 2] or (t[n // 2] + t[n // 2 + 1]) / 2
 end
 
-local function now() return vio.now() / 1000 end
+local function now() return core.now() / 1000 end
 
 -- Processes of this test bed (same network namespace), by command line.
 local bed_pids = {}

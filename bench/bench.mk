@@ -1,12 +1,12 @@
-# bench/bench.mk -- `make bench`: the benchmarks of issue 5 (never part of
-# CI pass/fail).  Included from the Makefile; can also be used as
+# bench/bench.mk -- `make bench`: the benchmarks (never part of CI
+# pass/fail).  Included from the Makefile; can also be used as
 #   make -f Makefile -f bench/bench.mk bench
 #
 #   make bench                 full run (a few minutes: 1M Transactions, 60 s idle)
 #   make bench BENCH_QUICK=1   smoke run (everything short)
 #
-# As root, missing Debian packages are installed first (as `make deps` does),
-# and everything runs in the private test bed (spec/support/testbed: its own
+# Missing Debian packages are named first (`make deps DEPS=bench` installs
+# them as root), and everything runs in the private test bed (spec/support/testbed: its own
 # pcscd + vpcd in a mount+net namespace, bench/cards/bulk.lua in both
 # readers).  The report goes to stdout and to bench/last-run.txt.
 # Knobs (environment or make variables): BENCH_QUICK, BENCH_IDLE_S (60),
@@ -28,7 +28,7 @@ PCSC_LIBS   ?= $(shell pkg-config --libs libpcsclite 2>/dev/null || echo -lpcscl
 BENCH_DIR   = bench
 BENCH_BUILD = build/bench
 BENCH_CFLAGS = -std=c99 -O2 -g -Wall -Wextra
-BENCH_DEBS  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3-pyscard valgrind \
+DEBS_bench  = lua5.4 liblua5.4-dev pcscd libpcsclite-dev vsmartcard-vpcd python3-pyscard valgrind \
               iproute2 util-linux pkg-config gcc make
 
 BENCH_CPUS ?= 0
@@ -37,9 +37,8 @@ export BENCH_CPUS BENCH_QUICK BENCH_IDLE_S BENCH_RSS_N BENCH_ROUNDS BENCH_N BENC
 
 .PHONY: bench bench-deps bench-build
 
-# As root, install whatever Debian package is missing (the Makefile's deps).
-bench-deps:
-	@$(MAKE) --no-print-directory deps DEBS="$(BENCH_DEBS)"
+# Says what is missing of DEBS_bench (`make deps DEPS=bench` installs it).
+bench-deps: need-bench
 
 bench-build:
 	@mkdir -p $(BENCH_BUILD)

@@ -18,6 +18,7 @@ package.path = dir .. "/lua/?.lua;" .. dir .. "/lua/?/init.lua;" .. package.path
 package.cpath = dir .. "/build/?.so;" .. package.cpath
 
 local vio = require "iscard.vcard_io"
+local core = require "iscard.core"
 
 local count = math.tointeger(tonumber(arg[1] or "20000")) or error("bad COUNT")
 local hex = (arg[2] or "80EE000000"):gsub("%s", "")
@@ -43,10 +44,10 @@ assert(conn:send("\4")); assert(conn:recv(5000)) -- ATR
 assert(conn:send("\1"))                          -- power on
 for _ = 1, 100 do transmit() end                 -- warm up
 
-local t0 = vio.now()
+local t0 = core.now()
 local r
 for _ = 1, count do r = transmit() end
-local dt = (vio.now() - t0) / 1000
+local dt = (core.now() - t0) / 1000
 
 print(string.format("%d APDUs in %.3f s: %.0f APDU/s (%.1f us/APDU), last reply %s",
   count, dt, count / dt, dt * 1e6 / count,

@@ -61,6 +61,8 @@ build = {
          ["iscard.tlv"] = "lua/iscard/tlv.lua",
          ["iscard.channel"] = "lua/iscard/channel.lua",
          ["iscard.monitor"] = "lua/iscard/monitor.lua",
+         ["iscard.card"] = "lua/iscard/card.lua",
+         ["iscard.errors"] = "lua/iscard/errors.lua",
       },
       bin = { iscard = "bin/iscard" },
    },

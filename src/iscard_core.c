@@ -33,6 +33,7 @@
 /* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): feature-test macro */
 #define _DARWIN_C_SOURCE 1
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,30 +244,38 @@ static ISCard *to_card(lua_State *L) {
                                    ISCARD_MT); /* raises for a non-ISCard */
 }
 
+/* Registry slot of the function that raises a misuse error at the user's
+ * line: the Lua layer hands iscard.util's misuse over once
+ * (core.set_misuse), as it looks past iscard's own frames (Transaction
+ * calls transmit for the user, and the property getters run under
+ * __index). */
+#define ISCARD_MISUSE_KEY "iscard.misuse"
+
 /* Raises the message on top of the stack at the line of the user's
- * program: through iscard.util's misuse when the Lua layer is loaded, which
- * looks past iscard's own frames (Transaction calls transmit for the user,
- * and the property getters run under __index); else at our caller, as
- * luaL_error does. */
+ * program: through the function of ISCARD_MISUSE_KEY when the Lua layer
+ * gave one; else at our caller, as luaL_error does. */
 static void raise_misuse(lua_State *L) {
   int msg = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-  if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "iscard.util");
-    if (lua_istable(L, -1)) {
-      lua_getfield(L, -1, "misuse");
-      if (lua_isfunction(L, -1)) {
-        lua_pushliteral(L, "%s");
-        lua_pushvalue(L, msg);
-        lua_call(L, 2, 0); /* raises */
-      }
-    }
+  lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_MISUSE_KEY);
+  if (lua_isfunction(L, -1)) {
+    lua_pushliteral(L, "%s");
+    lua_pushvalue(L, msg);
+    lua_call(L, 2, 0); /* raises */
   }
   lua_settop(L, msg);
   luaL_where(L, 1);
   lua_insert(L, msg);
   lua_concat(L, 2);
   lua_error(L);
+}
+
+/* set_misuse(f): f(fmt, msg) raises the misuse errors of the core from now
+ * on (the Lua layer's iscard.util.misuse). */
+static int l_set_misuse(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_MISUSE_KEY);
+  return 0;
 }
 
 /* The member a misuse message names: the method the user called when the C
@@ -500,9 +509,7 @@ static void release(lua_State *L, ISCard *c) {
  * names: share modes `"exclusive"`, `"shared"`, `"direct"`; dispositions
  * `"leave"`, `"reset"`, `"unpower"`, `"eject"`; protocols `"t0"`, `"t1"`,
  * `"t0|t1"` (or `"any"`), `"raw"`.
- *
- * `Transaction` and `options` are written in Lua and documented with their
- * code, in `iscard.transaction`.
+
  * @classmod iscard.ISCard
  */
 
@@ -1035,6 +1042,12 @@ static int m_index(lua_State *L) {
     lua_call(L, 1, 1);
     return 1;
   }
+  lua_pop(L, 1);
+  /* last, through the methods' own __index: the members the Lua layer loads
+   * on first use (iscard.card) */
+  lua_pushvalue(L, 2);
+  lua_gettable(L, lua_upvalueindex(1));
+  if (!lua_isnil(L, -1)) return 1;
   if (lua_type(L, 2) == LUA_TSTRING)
     return luaL_error(L, ISCARD_MT " has no member '%s'", lua_tostring(L, 2));
   return luaL_error(L, ISCARD_MT " has no member of type %s",
@@ -1149,15 +1162,9 @@ static int attr_fail(lua_State *L, LONG rv, unsigned long id,
   return pcsc_fail(L, rv, lua_tostring(L, -1));
 }
 
-/***
- * One reader attribute, as bytes (SCardGetAttrib). `attr` decodes it, and
- * takes names; this takes ids (and names, see lua/iscard/attributes.lua). Ours.
- * @function attr_raw
- * @int id attribute id (`iscard.attributes.VENDOR_NAME`...)
- * @treturn[1] string the bytes the reader answered
- * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` when the reader has no such attribute)
- * @raise when not attached, or on a bad id
- */
+/* attr_raw(card, id) -> the bytes of one reader attribute
+ * (SCardGetAttrib).  The method card:attr_raw (lua/iscard/card.lua) adds
+ * attribute names. */
 static int m_attr_raw(lua_State *L) {
   ISCard *c = check_attached(L, "attr_raw");
   unsigned long id = check_u32(L, 2, "attribute id");
@@ -1172,16 +1179,9 @@ static int m_attr_raw(lua_State *L) {
   return 1;
 }
 
-/***
- * Sets a reader attribute (SCardSetAttrib). pcscd answers
- * `SCARD_E_UNSUPPORTED_FEATURE` for an attribute the driver does not know
- * and `SCARD_E_NOT_TRANSACTED` when the driver refuses. Ours.
- * @function set_attr
- * @param id attribute id or name (`"VENDOR_NAME"`...)
- * @string bytes the value, at most `iscard.MAX_APDU` bytes
- * @return the card, or nil, message, code
- * @raise when not attached, or on a bad argument
- */
+/* set_attr(card, id, bytes) -> card: sets a reader attribute
+ * (SCardSetAttrib).  The method card:set_attr (lua/iscard/card.lua) adds
+ * attribute names. */
 static int m_set_attr(lua_State *L) {
   ISCard *c = check_attached(L, "set_attr");
   unsigned long id = check_u32(L, 2, "attribute id");
@@ -1407,121 +1407,64 @@ static int l_cancel(lua_State *L) {
   return 1;
 }
 
-/* now() -> milliseconds of a monotonic clock (a float; only differences
- * mean something).  Lua itself has only os.time (seconds, and it jumps with
- * the wall clock) and os.clock (CPU time). */
-static int l_now(lua_State *L) {
+/* Milliseconds of a monotonic clock (only differences mean something).
+ * Lua itself has only os.time (seconds, and it jumps with the wall clock)
+ * and os.clock (CPU time). */
+static double mono_ms(void) {
 #ifdef _WIN32
-  lua_pushnumber(L, (lua_Number)GetTickCount64());
+  return (double)GetTickCount64();
 #else
   struct timespec ts;
   (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L,
-                 (lua_Number)ts.tv_sec * 1000.0 + (lua_Number)ts.tv_nsec / 1e6);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 #endif
+}
+
+/* now() -> mono_ms() as a float: the one clock of iscard (the monitor's
+ * timeouts, the virtual card's delays). */
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)mono_ms());
   return 1;
 }
 
-/* sleep(ms): waits without a PC/SC context (the monitor's back-off while
- * pcscd is away).  A signal ends it early (nanosleep's EINTR), so that the
- * interpreter's Ctrl-C hook gets control; callers re-check their clock. */
+/* sleep(ms) -> true after ms milliseconds (0..86400000: NaN, infinities
+ * and negative values would never end or overflow time_t), or false as
+ * soon as a signal leaves a Lua hook pending (the standalone interpreter's
+ * Ctrl-C), so that the hook gets control; any other signal resumes the
+ * sleep.  Waits without a PC/SC context (the monitor's back-off while
+ * pcscd is away, the virtual card's delays). */
+#define ISCARD_MAX_SLEEP_MS 86400000.0
 static int l_sleep(lua_State *L) {
-  lua_Number ms = luaL_checknumber(L, 1);
-  luaL_argcheck(L, ms >= 0 && ms <= 86400000.0, 1, "0..86400000 ms");
+  double ms = (double)luaL_checknumber(L, 1);
+  luaL_argcheck(L, ms >= 0 && ms <= ISCARD_MAX_SLEEP_MS, 1,
+                "milliseconds must be 0..86400000");
 #ifdef _WIN32
   Sleep((DWORD)ms);
 #else
   {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)((ms - (lua_Number)ts.tv_sec * 1000) * 1e6);
-    if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
-    (void)nanosleep(&ts, NULL);
+    double deadline = mono_ms() + ms;
+    for (;;) {
+      struct timespec ts;
+      double left = deadline - mono_ms();
+      if (left <= 0) break;
+      ts.tv_sec = (time_t)(left / 1000.0);
+      ts.tv_nsec = (long)((left - (double)ts.tv_sec * 1000.0) * 1e6);
+      if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
+      if (nanosleep(&ts, NULL) != 0) {
+        if (errno != EINTR) break; /* not with the range checked above */
+        if (lua_gethook(L) != NULL) {
+          lua_pushboolean(L, 0);
+          return 1;
+        }
+      }
+    }
   }
 #endif
-  return 0;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* ------------------------------------------------------------------ */
-
-/***
- * One reader attribute, decoded (implemented in Lua: lua/iscard/reader.lua).
- * Strings without the trailing NUL; integers little-endian, sized by the
- * length returned; `VENDOR_IFD_VERSION` as `{major=, minor=, build=}`;
- * `CHANNEL_ID` as `{type=, code=, channel=}` (USB adds `bus`, `address`).
- * The two reader-name attributes fall back to the attached name when the
- * driver spoils pcscd's own answer (see README). Ours.
- * @function attr
- * @param id attribute name (`"VENDOR_NAME"`, see `iscard.attributes`) or id
- * @return[1] the value, and the bytes
- * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE`...)
- * @raise when not attached, or for an unknown name
- */
-
-/***
- * Every attribute of `iscard.attributes` the reader answers, decoded, by
- * name (implemented in Lua). Attributes the reader refuses are absent. Ours.
- * @function attrs
- * @treturn[1] table name -> value
- * @return[2] nil, message, code when the connection itself fails
- */
-
-/***
- * The reader's PC/SC part 10 features (GET_FEATURE_REQUEST), kept for the
- * connection (implemented in Lua: lua/iscard/reader.lua). Never fails: a
- * reader that has none or refuses gives `{}`. Ours.
- * @function features
- * @treturn table snake_case name (or unknown tag) -> control code, e.g.
- *   `{verify_pin_direct = 0x42330006}`
- * @raise when not attached
- */
-
-/***
- * The reader's FEATURE_GET_TLV_PROPERTIES, decoded by
- * `iscard.part10.parse_properties` (implemented in Lua). Ours.
- * @function properties
- * @treturn[1] table `{max_apdu_data_size=, id_vendor=, ..., raw=}`
- * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` without the feature)
- */
-
-/***
- * The reader's FEATURE_IFD_PIN_PROPERTIES, decoded (implemented in Lua). Ours.
- * @function pin_properties
- * @treturn[1] table `{lcd_layout=, entry_validation_condition=, timeout2=}`
- * @return[2] nil, message, code
- */
-
-/***
- * Lets the user enter a PIN on the reader's PIN pad and sends it to the card
- * (FEATURE_VERIFY_PIN_DIRECT with `iscard.part10.verify_pin(t)`; implemented
- * in Lua). The PIN never reaches the host. Ours.
- * @function verify_pin
- * @tparam table t the fields of `iscard.part10.verify_pin`
- * @treturn[1] string the reply bytes (status word last)
- * @treturn[1] integer the status word (0x9000; 0x6400 timeout, 0x6401 cancelled...)
- * @return[2] nil, message, code (`SCARD_E_UNSUPPORTED_FEATURE` without a PIN pad)
- * @raise on bad fields, before any PC/SC call
- */
-
-/***
- * Changes a PIN on the reader's PIN pad (FEATURE_MODIFY_PIN_DIRECT with
- * `iscard.part10.modify_pin(t)`; implemented in Lua). Ours.
- * @function modify_pin
- * @tparam table t the fields of `iscard.part10.modify_pin`
- * @treturn[1] string the reply bytes
- * @treturn[1] integer the status word
- * @return[2] nil, message, code
- * @raise on bad fields, before any PC/SC call
- */
-
-/***
- * Opens a logical channel (implemented in Lua: lua/iscard/channel.lua):
- * MANAGE CHANNEL open on the basic channel. The channel's `Transaction`
- * puts its number into the CLA of every APDU it sends. Ours.
- * @function open_channel
- * @int[opt] number the channel to ask for (1..19); by default the card chooses
- * @return an `iscard.channel` Channel with `.number`, or nil, message, code
- */
 
 static const luaL_Reg methods[] = {
     {"AttachByReader", m_attach_by_reader},
@@ -1533,8 +1476,6 @@ static const luaL_Reg methods[] = {
     {"transmit", m_transmit},
     {"close", m_close},
     {"control", m_control},
-    {"attr_raw", m_attr_raw},
-    {"set_attr", m_set_attr},
     /* get_X: the property X with its error (properties can give only the
    * value, and give nil on failure). COM spells its getters the same way. */
     {"get_Atr", g_atr},
@@ -1569,7 +1510,13 @@ static const luaL_Reg functions[] = {{"ISCard", l_new},
                                      {"cancel", l_cancel},
                                      {"now", l_now},
                                      {"sleep", l_sleep},
+                                     {"set_misuse", l_set_misuse},
                                      {NULL, NULL}};
+
+/* The C halves of methods written in Lua (iscard.card), exported under
+ * their own names: core.attr_raw(card, id), core.set_attr(card, id, bytes). */
+static const luaL_Reg wrapped[] = {
+    {"attr_raw", m_attr_raw}, {"set_attr", m_set_attr}, {NULL, NULL}};
 
 /* PC/SC reader-state bits, for status_change. */
 #define ISCARD_READER_STATES(S)                                                \
@@ -1591,7 +1538,7 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   luaL_newlib(L, functions);
 
   /* methods are shared with the Lua layer, which adds Transaction and
-   * friends to them (exported as `methods`).  Methods and getters live in
+   * friends to them (exported as `methods`; lua/iscard/card.lua).  Methods and getters live in
    * the metatable, so a second luaopen in the same state (a reloaded
    * module) finds the tables the existing objects use instead of making
    * new, unused ones. */
@@ -1621,7 +1568,9 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   }
   lua_getfield(L, -1, "methods");
   lua_setfield(L, -3, "methods");
-  lua_pop(L, 1);
+  lua_pushvalue(L, -2); /* module, metatable, module */
+  set_with_mt(L, wrapped);
+  lua_pop(L, 2);
 
   /* errors: name -> code and code -> name, from the one list. */
   lua_newtable(L);
@@ -1648,6 +1597,8 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   ISCARD_READER_STATES(ISCARD_STATE_ENTRY)
   lua_setfield(L, -2, "reader_states");
 
+  lua_pushinteger(L, (lua_Integer)ISCARD_MIN_APDU);
+  lua_setfield(L, -2, "MIN_APDU");
   lua_pushinteger(L, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
   lua_setfield(L, -2, "MAX_APDU");
   return 1;

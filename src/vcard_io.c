@@ -8,8 +8,6 @@
  * Lua API (see lua/iscard/vcard.lua for the emulator built on it):
  *   vcard_io.connect(host, port)  -> conn | nil, msg, errno
  *   vcard_io.listen(host, port)   -> listener | nil, msg, errno  (tests, fake vpcd)
- *   vcard_io.sleep(ms)            -> true | false if interrupted by a Lua signal hook
- *   vcard_io.now()                -> monotonic milliseconds (float)
  *   vcard_io.readable(fd_a [, fd_b [, timeout_ms]]) -> 1 | 2 | nil, "timeout" ...
  *   vcard_io.read(fd, max)        -> bytes ("" at end of file) | nil, msg ...
  *   conn:recv([timeout_ms])       -> payload | nil, "timeout" | nil, "closed"
@@ -263,43 +261,6 @@ static int l_listen(lua_State *L) {
   s->fd = fd;
   luaL_getmetatable(L, LISTENER_MT);
   lua_setmetatable(L, -2);
-  return 1;
-}
-
-/** sleep(ms) -> true, or false if cut short by a pending Lua hook */
-#define ISCARD_MAX_SLEEP_MS 86400000.0
-
-static int l_sleep(lua_State *L) {
-  double ms = (double)luaL_checknumber(L, 1);
-  double deadline;
-  /* NaN, infinities and negative values would never end or overflow
-     * time_t; a day is longer than any card script needs. */
-  luaL_argcheck(L, ms >= 0 && ms <= ISCARD_MAX_SLEEP_MS, 1,
-                "milliseconds must be 0..86400000");
-  deadline = mono_ms() + ms;
-  for (;;) {
-    struct timespec ts;
-    double left = deadline - mono_ms();
-    if (left <= 0) break;
-    ts.tv_sec = (time_t)(left / 1000.0);
-    ts.tv_nsec = (long)((left - (double)ts.tv_sec * 1000.0) * 1e6);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-    if (nanosleep(&ts, NULL) != 0) {
-      if (errno != EINTR)
-        break; /* cannot happen with the range checked above */
-      if (interrupted(L)) {
-        lua_pushboolean(L, 0);
-        return 1;
-      }
-    }
-  }
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/** now() -> monotonic time in milliseconds (float) */
-static int l_now(lua_State *L) {
-  lua_pushnumber(L, (lua_Number)mono_ms());
   return 1;
 }
 
@@ -573,8 +534,6 @@ static const luaL_Reg listener_methods[] = {{"accept", s_accept},
 
 static const luaL_Reg module_funcs[] = {{"connect", l_connect},
                                         {"listen", l_listen},
-                                        {"sleep", l_sleep},
-                                        {"now", l_now},
                                         {"readable", l_readable},
                                         {"read", l_read},
                                         {NULL, NULL}};

@@ -13,7 +13,7 @@
 -- is "typed" when it comes as nil, "NAME: text", code with
 -- iscard.errors[code] == NAME; anything else, or a raised error, is a bug.
 local iscard = require "iscard"
-local vio = require "iscard.vcard_io"
+local core = require "iscard.core"
 
 local reader, seed, seconds, statsfile, role = arg[1], tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5]
 assert(reader and seed and seconds and statsfile, "usage: soak-worker.lua READER SEED SECONDS STATSFILE [reset]")
@@ -99,14 +99,14 @@ local function attach()
   return true
 end
 
-local deadline = vio.now() + seconds * 1000
-local saved = vio.now()
-while vio.now() < deadline do
+local deadline = core.now() + seconds * 1000
+local saved = core.now()
+while core.now() < deadline do
   if not card and not attach() then
-    vio.sleep(backoff)                    -- pcscd away or card out: back off
+    core.sleep(backoff)                    -- pcscd away or card out: back off
     backoff = math.min(backoff * 2, 1000)
   elseif role == "reset" then
-    vio.sleep(random(1000, 4000))
+    core.sleep(random(1000, 4000))
     local ok, msg, code = card:ReAttach(iscard.SHARED, iscard.RESET)
     if not ok then failure(msg, code); drop() else st.ok = st.ok + 1 end
   else
@@ -142,9 +142,9 @@ while vio.now() < deadline do
     end
     -- after a failure, back off before attaching again: pcscd may not have
     -- noticed a pulled card yet (it polls), and attaching would succeed
-    if not card then vio.sleep(backoff); backoff = math.min(backoff * 2, 1000) end
+    if not card then core.sleep(backoff); backoff = math.min(backoff * 2, 1000) end
   end
-  if vio.now() - saved >= 2000 then save(); saved = vio.now() end
+  if core.now() - saved >= 2000 then save(); saved = core.now() end
 end
 drop()
 save()

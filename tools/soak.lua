@@ -15,7 +15,7 @@
 -- The samples go to build/soak/samples.csv (time, pid, rss_kb, fds).
 local iscard = require "iscard"
 local bed = require "support.bed"
-local vio = require "iscard.vcard_io"
+local core = require "iscard.core"
 
 local minutes = tonumber(arg[1]) or 10
 local nclients = tonumber(arg[2]) or 4
@@ -49,7 +49,7 @@ local function start(i, reader, role)
   local pid = assert(tonumber(read_file(pidfile)), "could not start a client")
   os.remove(pidfile)
   clients[#clients + 1] = { pid = pid, stats = stats, log = log, reader = reader, role = role or "send",
-                            rss = {}, fds = {}, heap = {}, t = {}, ht = {}, progress = -1, progress_at = vio.now() }
+                            rss = {}, fds = {}, heap = {}, t = {}, ht = {}, progress = -1, progress_at = core.now() }
 end
 for i = 1, nclients do start(i, bed.readers[(i - 1) % #bed.readers + 1]) end
 start(nclients + 1, bed.readers[1], "reset")
@@ -105,7 +105,7 @@ local function pull_a_card()
   steer:Detach()
 end
 
-local t0 = vio.now()
+local t0 = core.now()
 local next_pull = t0 + random(3000, 15000)
 local next_restart = bed.private and t0 + random(45000, 120000) or math.huge
 local stuck = {}
@@ -113,7 +113,7 @@ local next_minute = 1
 say("soak: %s min, %d clients + 1 resetter, seed %d, %s", minutes, nclients, seed,
     bed.private and "pcscd restarts on" or "no pcscd restarts (not the private bed)")
 while true do
-  local now = vio.now()
+  local now = core.now()
   local t = math.floor((now - t0) / 1000)
   local running = 0
   for _, c in ipairs(clients) do
@@ -149,11 +149,11 @@ while true do
       if bed.restart(sig) then faults.restarts = faults.restarts + 1
       else faults.failed_restarts = faults.failed_restarts + 1 end
       say("pcscd restarted (%s)", sig)
-      next_restart = vio.now() + random(45000, 120000)
+      next_restart = core.now() + random(45000, 120000)
     end
     if t >= next_minute * 60 then say("minute %d", next_minute); next_minute = next_minute + 1 end
   end
-  vio.sleep(1000)
+  core.sleep(1000)
 end
 samples:close()
 if steer then steer:close() end

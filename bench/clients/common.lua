@@ -4,12 +4,12 @@ local dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".") .. "/..
 package.path = dir .. "/lua/?.lua;" .. dir .. "/lua/?/init.lua;" .. package.path
 package.cpath = dir .. "/build/?.so;" .. package.cpath
 
-local vio = require "iscard.vcard_io"
+local core = require "iscard.core"
 
 local M = { root = dir }
 
 --- Monotonic wall clock in seconds.
-function M.now() return vio.now() / 1000 end
+function M.now() return core.now() / 1000 end
 
 --- This process's CPU time (user + system) in seconds: glibc's clock() is
 -- CLOCK_PROCESS_CPUTIME_ID, nanosecond-based.

@@ -67,9 +67,12 @@ local map = {}       -- name -> id, id -> name
 local kind_of = {}   -- id -> kind
 local order = {}     -- ids in LIST order
 
---- Attribute names to ids and ids to names (`iscard.attributes`).
+--- Attribute names to ids and ids to names. The module reads through to
+-- it: `iscard.attributes.VENDOR_NAME == 0x10100`,
+-- `iscard.attributes[0x10100] == "VENDOR_NAME"`.
 -- @table map
 M.map = map
+setmetatable(M, { __index = map })
 
 for i, a in ipairs(LIST) do
   local id = a[2] * 65536 + a[3]

@@ -68,11 +68,8 @@ for _, name in ipairs({
   "ISCARD_E_CHAINING_ABORTED", "ISCARD_E_CARD_STATUS",
 }) do M.other[name] = true end
 
--- name <-> code, PC/SC's and ours (the same merge as iscard.errors)
-local names = {}
-for k, v in pairs(core.errors) do if type(k) == "number" then names[k] = v end end
-for k, v in pairs(util.errors) do if type(k) == "number" then names[k] = v end end
-M.names = names
+-- code -> name, PC/SC's and ours
+local names = require "iscard.errors"
 
 --- The class of an error code.
 --

@@ -23,6 +23,7 @@
 
 local core = require "iscard.core"
 local util = require "iscard.util"
+local classify = require("iscard.errclass").classify
 
 local misuse = util.misuse
 
@@ -46,16 +47,6 @@ local floor, min, max = math.floor, math.min, math.max
 
 local PNP = "\\\\?PnP?\\Notification"
 
--- What pcsc-lite reports on a context whose daemon has gone (or is not
--- there): the context never recovers, only a new one works. pcsc-lite
--- 1.9.9 reads a connection reset by the dying pcscd (ECONNRESET) as
--- SCARD_W_SECURITY_VIOLATION.
-local SERVICE_LOST = {
-  [E.SCARD_E_NO_SERVICE] = true, [E.SCARD_F_COMM_ERROR] = true,
-  [E.SCARD_E_SERVICE_STOPPED] = true, [E.SCARD_E_INVALID_HANDLE] = true,
-  [E.SCARD_W_SECURITY_VIOLATION] = true,
-}
-M.SERVICE_LOST = SERVICE_LOST
 
 -- Bit tests by arithmetic (no & operator: Lua 5.1 and LuaJIT). Flags are
 -- single bits below 2^16.
@@ -157,9 +148,11 @@ local function lose(self)
   emit(self, "service_lost")
 end
 
--- Fails as status_change does; on a lost service, switches to back-off.
+-- Fails as status_change does; on a lost service (the context never
+-- recovers, only a new one works: `iscard.error_class` asks the context
+-- when the code alone does not tell), switches to back-off.
 local function failed(self, msg, code)
-  if SERVICE_LOST[code] then lose(self); return true end
+  if classify(code, self._ctx) == "service_lost" then lose(self); return true end
   return nil, msg, code
 end
 
@@ -326,20 +319,10 @@ local function check(self, what)
   end
 end
 
---- A timeout argument: nil gives `def`; otherwise a whole number of
--- milliseconds (NaN, infinities and fractions raise at the caller's line,
--- the same on every Lua, like the C core's number checks).
--- @local
-function M.check_timeout(t, def, what)
-  if t == nil then return def end
-  if type(t) ~= "number" or t ~= t or t == math.huge or t == -math.huge or t ~= floor(t)
-     or t > 4294967294 or t < -2147483648 then
-    misuse("%s: timeout_ms: whole number of milliseconds expected, got %s", what, tostring(t))
-  end
-  return t
-end
+-- A timeout argument: nil gives `def`; otherwise a whole number of
+-- milliseconds (the range of a DWORD timeout, negative for none).
 local function check_timeout(t, def, what)
-  return M.check_timeout(t, def, "iscard.monitor: " .. what)
+  return util.ms(t, what .. ": timeout_ms", -2147483648, 4294967294, def)
 end
 
 local function take(self)
@@ -368,8 +351,8 @@ end
 -- LuaJIT checks hooks only in interpreted code, and the interpreter's
 -- Ctrl-C is a hook (so is any host's way to run Lua code in a wait): keep
 -- the waiting loop out of the JIT.
-M.nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
-M.nojit(wait)
+local nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
+nojit(wait)
 
 --- `iscard.wait(reader [, present [, timeout_ms]])`, documented in
 -- iscard: one reader, one context of its own, the same slices.
@@ -377,7 +360,7 @@ M.nojit(wait)
 function M.wait(reader, present, timeout_ms)
   if type(reader) ~= "string" then misuse("iscard.wait: reader name expected, got %s", util.describe(reader)) end
   present = util.bool(present, "iscard.wait: present", true)
-  timeout_ms = M.check_timeout(timeout_ms, -1, "iscard.wait")
+  timeout_ms = check_timeout(timeout_ms, -1, "iscard.wait")
   local want = present and RS.PRESENT or RS.EMPTY
   local entry = { reader = reader, current = RS.UNAWARE }
   local deadline = M.deadline(timeout_ms)
@@ -407,7 +390,7 @@ function M.wait(reader, present, timeout_ms)
   if ok then return true end
   return nil, emsg, ecode
 end
-M.nojit(M.wait)
+nojit(M.wait)
 
 --- The events that happened since the last call, oldest first.
 -- @function poll
@@ -419,7 +402,7 @@ M.nojit(M.wait)
 --   pcscd is an event, not a failure)
 function methods.poll(self, timeout_ms)
   check(self, "poll")
-  return wait(self, check_timeout(timeout_ms, 0, "poll"))
+  return wait(self, check_timeout(timeout_ms, 0, "iscard.monitor: poll"))
 end
 
 --- Iterator over the events: `for ev in mon:events() do ... end`.
@@ -430,7 +413,7 @@ end
 -- @raise on an unexpected PC/SC failure (an iterator has no error value)
 function methods.events(self, timeout_ms)
   check(self, "events")
-  timeout_ms = check_timeout(timeout_ms, -1, "events")
+  timeout_ms = check_timeout(timeout_ms, -1, "iscard.monitor: events")
   local got, i = {}, 0
   return function()
     i = i + 1
@@ -498,7 +481,7 @@ end
 -- @local
 function M.is_monitor(v) return getmetatable(v) == Monitor end
 
---- Creates a monitor.
+--- Creates a monitor; calling the module does the same (`iscard.monitor(opts)`).
 -- @tparam[opt] table opts `readers`: a list of reader names to watch, or
 --   nil for every reader, also those that appear later; `initial` (default
 --   true): first report what is already there as `reader_added` and
@@ -551,5 +534,9 @@ function M.new(opts)
   end
   return self
 end
+
+-- The module is the constructor too: `iscard.monitor(opts)`, the same as
+-- `require("iscard.monitor")(opts)` and `iscard.monitor.new(opts)`.
+setmetatable(M, { __call = function(_, opts) return M.new(opts) end })
 
 return M

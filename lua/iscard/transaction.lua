@@ -19,12 +19,6 @@ local states, apdu_of, encode, is_extended = internal.states, internal.apdu, int
 
 local M = {}
 
---- Shortest command APDU handed to transmit: CLA INS P1 P2.
-M.MIN_CAPDU = 4
---- Longest command APDU handed to transmit: pcsc-lite's extended buffer
--- (the longest ISO APDU is 65544 bytes).
-M.MAX_CAPDU = 65548
-
 -- ===========================================================================
 -- Options
 
@@ -145,14 +139,7 @@ function M.set_defaults(t)
   return previous
 end
 
---- Set this card's default `Transaction` options (`ISCard:options`). Later
--- calls merge into the earlier ones; `false` switches a feature off, and
--- `trace = false` the card's trace. Checked here, once: a bad option raises
--- and leaves the card's options as they were.
--- @function ISCard:options
--- @tparam table opts options, as listed at `run` (e.g. `{check = true, trace = print}`)
--- @return the card
--- @raise for an unknown option or a bad value
+-- ISCard:options (documented in iscard.card): this card's default options.
 local function options(self, opts)
   if type(opts) ~= "table" then misuse("options: table expected, got %s", type(opts)) end
   local own = {}
@@ -267,14 +254,11 @@ local function call(f, apdu)
 end
 
 -- One exchange of the engine: `bytes` passed through `x.wire` (when set),
--- checked, traced and sent with `x.transmit(x.target, bytes)`; what came back
+-- traced and sent (the core refuses a length outside its APDU limits) with `x.transmit(x.target, bytes)`; what came back
 -- checked by `reply`. `x` is the engine's context for one call: transmit,
 -- target, wire, trace, and `n`, the exchanges so far.
 local function exchange(x, bytes, reason, masked, part, parts)
   if x.wire then bytes = x.wire(bytes) end
-  if #bytes < M.MIN_CAPDU or #bytes > M.MAX_CAPDU then
-    error(format("Transaction: refusing a command APDU of %d bytes", #bytes))
-  end
   local n = x.n + 1
   x.n = n
   local trace = x.trace
@@ -481,7 +465,7 @@ end
 -- For the modules of iscard (not part of the API)
 
 --- Adds `Transaction` and `options` to the ISCard methods table `methods`
--- (iscard's init.lua does), on `methods.transmit` as it is now. Another
+-- (`iscard.card` does, on first use of either), on `methods.transmit` as it is now. Another
 -- table of methods, for objects whose `transmit` keeps the same contract
 -- (the reply and its status word, or nil, message, code), can be given
 -- them as well.
@@ -490,22 +474,11 @@ end
 function M.install(methods)
   local transmit = methods.transmit
 
-  --- Send `cmd` to the attached card and store the reply in it
-  -- (`ISCard:Transaction`): `run` on the card's `transmit`, with the card's
-  -- options (`ISCard:options`) under `opts`. Returns the card on success,
-  -- so calls chain.
-  --
-  -- The plain case -- no options that need the general engine (a trace,
-  -- `extended` off, forced chaining), Nad 0, and a reply other than a
-  -- 61xx/6Cxx to follow up -- is one exchange of the command as built, its
-  -- reply stored as it came: no table, no closure, no copy, and what came
-  -- back checked by the same function as every exchange of the engine.
-  -- @function ISCard:Transaction
-  -- @tparam iscard.ISCardCmd cmd the command; receives the reply
-  -- @tparam[opt] table opts options for this call, as listed at `run`
-  -- @return[1] the card
-  -- @return[2] nil, message, code
-  -- @raise when not attached, for an empty command, or bad options
+  -- ISCard:Transaction (documented in iscard.card): `run` on the card's
+  -- transmit with the card's options. The plain case is one exchange of
+  -- the command as built, its reply stored as it came: no table, no
+  -- closure, no copy, and what came back checked by the same function as
+  -- every exchange of the engine.
   function methods.Transaction(self, cmd, opts)
     local s = states[cmd]
     if not s then not_a_cmd(cmd) end

@@ -1,5 +1,8 @@
 --- Small helpers shared by the pure-Lua layer: hex conversion, argument
--- checks that blame the caller, and the table of the library's own error codes.
+-- checks that blame the caller, loading on first use, and the table of the
+-- library's own error codes. Public: `tohex`, `fromhex` (also
+-- `iscard.tohex`, `iscard.fromhex`) and `errors`; the rest is the layer's
+-- own (marked local in the reference).
 -- @module iscard.util
 
 local M = {}
@@ -17,6 +20,7 @@ local format, byte, char = string.format, string.byte, string.char
 -- @function tointeger
 -- @param v any value
 -- @treturn integer|nil
+-- @local
 M.tointeger = math.tointeger or function(v) -- luacheck: compat
   if type(v) == "number" and v % 1 == 0 then return v end -- inf % 1 and NaN % 1 are NaN
   return nil
@@ -27,6 +31,7 @@ end
 -- @function mtype
 -- @param v any value
 -- @treturn string|nil
+-- @local
 M.mtype = math.type or function(v) -- luacheck: compat
   if type(v) ~= "number" then return nil end
   return v % 1 == 0 and "integer" or "float"
@@ -34,10 +39,12 @@ end
 
 --- Largest integer: `math.maxinteger` on 5.3+, 2^53 before (the last one a
 -- double counts to without gaps).
+-- @local
 M.MAX_INTEGER = math.maxinteger or 2 ^ 53 -- luacheck: compat
 
 --- `table.unpack` (5.2+) or `unpack` (5.1).
 -- @function unpack
+-- @local
 M.unpack = table.unpack or unpack -- luacheck: compat
 
 --- `a ~ b` (exclusive or) of two bytes, by arithmetic: the TCK of an ATR is
@@ -45,6 +52,7 @@ M.unpack = table.unpack or unpack -- luacheck: compat
 -- @int a 0..255
 -- @int b 0..255
 -- @treturn integer
+-- @local
 function M.xor_byte(a, b)
   local r, bit = 0, 1
   for _ = 1, 8 do
@@ -79,6 +87,7 @@ local pcall, xpcall = pcall, xpcall
 -- @tparam string fmt format string naming the function the user called
 -- @param ... format arguments
 -- @raise always
+-- @local
 function M.misuse(fmt, ...)
   local msg = format(fmt, ...)
   local level = 2
@@ -98,7 +107,7 @@ local misuse = M.misuse
 -- user called it by instead of the one the C function sees (none, under
 -- pcall), and without the position of our line that called it, if any
 -- (a metamethod of the core, such as `card.CardHandle`, blames that line).
-local function c_failed(name, err)
+local function raise_core_misuse(name, err)
   err = tostring(err):gsub("^[^\n]-iscard[/\\][%w_]+%.lua:%d+: ", "", 1)
   local msg, n = err:gsub("^bad argument #(%d+) to '[^']*'", "bad argument #%1 to '" .. name .. "'")
   if n == 0 then msg = name .. ": " .. err end
@@ -106,7 +115,7 @@ local function c_failed(name, err)
 end
 
 local function relay(name, ok, ...)
-  if not ok then c_failed(name, ...) end
+  if not ok then raise_core_misuse(name, ...) end
   return ...
 end
 
@@ -118,6 +127,7 @@ end
 -- @tparam function f
 -- @param ... its arguments
 -- @return what `f` returns
+-- @local
 function M.ccall(name, f, ...)
   return relay(name, pcall(f, ...))
 end
@@ -164,6 +174,7 @@ end
 --- Short description of a bad value for error messages.
 -- @param v any value
 -- @treturn string
+-- @local
 function M.describe(v)
   local t = type(v)
   if t == "number" then return format("%s %s", mtype(v), tostring(v)) end
@@ -179,6 +190,7 @@ end
 -- @tparam integer lo
 -- @tparam integer hi
 -- @treturn integer
+-- @local
 function M.int(v, what, lo, hi)
   local i = type(v) == "number" and tointeger(v) or nil
   if not i or i < lo or i > hi then
@@ -187,10 +199,33 @@ function M.int(v, what, lo, hi)
   return i
 end
 
+--- A duration or timeout in milliseconds: `int`'s check for them. nil
+-- gives `default` (when there is one); a number is rounded to the nearest
+-- whole millisecond when `round` is true and must be whole otherwise; the
+-- result lies in lo..hi. NaN and the infinities raise on every Lua.
+-- @local
+-- @param v value to check
+-- @tparam string what name used in the message
+-- @tparam integer lo
+-- @tparam integer hi
+-- @param[opt] default what nil gives
+-- @tparam[opt] boolean round
+-- @treturn integer
+function M.ms(v, what, lo, hi, default, round)
+  if v == nil and default ~= nil then return default end
+  if round and type(v) == "number" and v == v then v = math.floor(v + 0.5) end
+  local i = M.int_in(v, lo, hi)
+  if not i then
+    misuse("%s: whole number of milliseconds %d..%d expected, got %s", what, lo, hi, M.describe(v))
+  end
+  return i
+end
+
 --- Byte 0..255.
 -- @param v value to check
 -- @tparam string what name used in the message
 -- @treturn integer
+-- @local
 function M.byte(v, what)
   return M.int(v, what, 0, 255)
 end
@@ -202,6 +237,7 @@ end
 -- @tparam integer lo
 -- @tparam integer hi
 -- @treturn integer|nil
+-- @local
 function M.int_in(v, lo, hi)
   local i = type(v) == "number" and tointeger(v) or nil
   if not i or i < lo or i > hi then return nil end
@@ -216,6 +252,7 @@ end
 -- @tparam integer lo
 -- @tparam integer hi
 -- @treturn table
+-- @local
 function M.int_table(lo, hi)
   local t = {}
   for i = lo, hi do t[i] = i end
@@ -225,6 +262,7 @@ end
 --- `int_table(0, 255)`: `byte_of[v]` is `byte(v)`'s result, or nil where
 -- `byte` would raise.
 -- @table byte_of
+-- @local
 M.byte_of = M.int_table(0, 255)
 
 --- Optional byte string of at most `max` bytes; nil and "" both mean "none" and
@@ -233,6 +271,7 @@ M.byte_of = M.int_table(0, 255)
 -- @tparam string what
 -- @tparam integer max
 -- @treturn string
+-- @local
 function M.bytes(v, what, max)
   if v == nil then return "" end
   if type(v) ~= "string" then
@@ -249,6 +288,7 @@ end
 -- @tparam string class class name for the message
 -- @tparam string method method name for the message
 -- @treturn table the state
+-- @local
 function M.state_of(states, obj, class, method)
   local s = states[obj]
   if not s then
@@ -262,6 +302,7 @@ end
 -- @tparam string what
 -- @tparam boolean default
 -- @treturn boolean
+-- @local
 function M.bool(v, what, default)
   if v == nil then return default end
   if type(v) ~= "boolean" then misuse("%s: boolean expected, got %s", what, M.describe(v)) end
@@ -289,6 +330,44 @@ do
   for _, name in ipairs(names) do M.errors[M.errors[name]] = name end
 end
 
+-- ===========================================================================
+-- Loading on first use: what a program may not need is not compiled by
+-- `require "iscard"` (the Lua layer in full would multiply its cost).
+
+--- Members of `t` loaded on first use. Reading a key `k` that `t` lacks
+-- and `loaders` has calls `loaders[k](k)` and keeps its result in `t`
+-- (rawset), so that later reads find it there without a call. The one
+-- mechanism of the layer for laziness: the `iscard` table's modules and
+-- functions, and the ISCard methods written in Lua (`iscard.card`).
+-- @local
+-- @tparam table t
+-- @tparam table loaders key -> function(key) returning the value
+-- @treturn table t
+function M.lazy(t, loaders)
+  return setmetatable(t, {
+    __index = function(_, k)
+      local load = loaders[k]
+      if load == nil then return nil end
+      local v = load(k)
+      rawset(t, k, v)
+      return v
+    end,
+  })
+end
+
+--- A loader for `lazy`: module `name` itself, or its field `field`.
+-- @local
+-- @tparam string name
+-- @tparam[opt] string field
+-- @treturn function
+function M.from(name, field)
+  return function()
+    local v = require(name)
+    if field ~= nil then v = v[field] end
+    return v
+  end
+end
+
 --- Build the `nil, message, code` triple of a runtime failure.
 -- @tparam string name one of the keys of `errors`
 -- @tparam string fmt format string for the explanation
@@ -296,6 +375,7 @@ end
 -- @return nil
 -- @treturn string `"NAME: explanation"`
 -- @treturn integer the code
+-- @local
 function M.failure(name, fmt, ...)
   local code = assert(M.errors[name], name)
   return nil, name .. ": " .. format(fmt, ...), code

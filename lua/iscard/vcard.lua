@@ -31,6 +31,7 @@
 --
 -- @module iscard.vcard
 
+local core = require "iscard.core" -- the clock and the sleep
 local io_ = require "iscard.vcard_io"
 local util = require "iscard.util"
 local iscard_atr = require "iscard.atr"
@@ -93,13 +94,10 @@ end
 local Card = {}
 Card.__index = Card
 
--- Milliseconds as a whole number 0..86400000; anything else is the
--- script's mistake, reported at its line, not a crash of the card later.
+-- Milliseconds 0..86400000, rounded; anything else is the script's
+-- mistake, reported at its line, not a crash of the card later.
 local function check_ms(ms, what)
-  if type(ms) ~= "number" or ms ~= ms or ms < 0 or ms > 86400000 then
-    util.misuse("%s: milliseconds 0..86400000 expected, got %s", what, tostring(ms))
-  end
-  return math.floor(ms + 0.5)
+  return util.ms(ms, what, 0, 86400000, nil, true)
 end
 
 --- Remove the card: after the current reply is sent, close the connection
@@ -342,10 +340,10 @@ end
 -- vpcd sends nothing while it waits for a reply, but whatever arrives is
 -- kept in card._early for `serve`, never lost.
 local function pause(card, conn, ms)
-  local deadline = io_.now() + ms
+  local deadline = core.now() + ms
   while true do
     -- recv takes whole milliseconds; now() has a fraction
-    local left = math.ceil(deadline - io_.now())
+    local left = math.ceil(deadline - core.now())
     if left <= 0 then return true end
     local msg, err = conn:recv(left)
     if msg then
@@ -472,17 +470,17 @@ end
 -- Connect, retrying every RETRY_MS. Returns conn, or nil if stopped.
 local function connect(card, host, port, quiet_after)
   -- quiet_after: ms before telling stderr that vpcd is not listening
-  local t0 = io_.now()
+  local t0 = core.now()
   local warned = false
   while true do
     local conn, err = io_.connect(host, port)
     if conn then return conn end
-    if not warned and io_.now() - t0 > quiet_after then
+    if not warned and core.now() - t0 > quiet_after then
       stderr:write(format("vcard: waiting for vpcd on %s:%d (%s)\n", host, port, err))
       warned = true
     end
-    if io_.now() - t0 < M.RETRY_MS then card:log("connect failed:", err) end
-    io_.sleep(M.RETRY_MS)
+    if core.now() - t0 < M.RETRY_MS then card:log("connect failed:", err) end
+    core.sleep(M.RETRY_MS)
   end
 end
 
@@ -497,12 +495,12 @@ local function out(card, why)
     card:log("removed until the control command insert")
     out_until_insert(card)
     if card._stop then card._stop = nil; return true end
-    if card._remove then io_.sleep(card._remove) end
+    if card._remove then core.sleep(card._remove) end
   elseif why == "remove" then
     card:log(format("removed for %d ms", card._remove))
-    io_.sleep(card._remove)
+    core.sleep(card._remove)
   else
-    io_.sleep(M.RETRY_MS) -- vpcd went away; don't spin while it restarts
+    core.sleep(M.RETRY_MS) -- vpcd went away; don't spin while it restarts
   end
   return false
 end

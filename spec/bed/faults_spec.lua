@@ -26,19 +26,17 @@ local function typed(ok, msg, code)
   return name
 end
 
--- What pcsc-lite reports on a context whose daemon went away (the socket
--- that a dying pcscd reset reads as SCARD_W_SECURITY_VIOLATION).
-local SERVICE_LOST = {
-  SCARD_E_NO_SERVICE = true, SCARD_F_COMM_ERROR = true, SCARD_E_INVALID_HANDLE = true,
-  SCARD_E_SERVICE_STOPPED = true, SCARD_E_READER_UNAVAILABLE = true,
-  SCARD_W_SECURITY_VIOLATION = true,
-}
-
--- The child's Lua prelude: iscard, and a line printer that flushes.
+-- The child's Lua prelude: iscard, a line printer that flushes, and the
+-- word a child prints for a failure: "service_lost" when bed.service_lost
+-- says so (asked in the child, with its card), else the error's name.
 local PRELUDE = [[
 local iscard = require "iscard"
+local bed = require "support.bed"
 local function say(...) print(...) io.stdout:flush() end
-local function name(msg) return tostring(msg):match("^([%w_]+):") or "UNTYPED" end
+local function name(msg, code, card)
+  if code and bed.service_lost(code, card) then return "service_lost" end
+  return tostring(msg):match("^([%w_]+):") or "UNTYPED"
+end
 ]]
 
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
@@ -65,7 +63,7 @@ local function answering(reader)
   for _ = 1, 400 do
     local c = assert(iscard.ISCard())
     local ok, amsg = c:AttachByReader(reader)
-    if ok then ok, amsg = c:transmit("\128\3\0\0") end -- counters: journal untouched
+    if ok then ok, amsg = c:transmit(bed.card.counters) end -- journal untouched
     c:close()
     if ok then return end
     msg = amsg
@@ -104,7 +102,7 @@ end
 
 local describe_private = bed.private and describe or pending
 
-describe("row 4: a card removed in the middle of its answer", function()
+describe("a card removed in the middle of its answer", function()
   after_each(restore)
 
   it("gives the bytes that arrived or a typed error, then a sticky removed-card error until ReAttach; "
@@ -115,7 +113,7 @@ describe("row 4: a card removed in the middle of its answer", function()
     -- 258 bytes announced, 100 sent, then the card is out for 1 s: vpcd
     -- hands pcscd what it got, so the caller gets those bytes or an error,
     -- never bytes the card did not send.
-    local r, msg, code = card:transmit("\128\18\100\100")
+    local r, msg, code = card:transmit(bed.card.cut_reply(100, 1000))
     if r then assert.are.equal(("\85"):rep(100), r) else typed(r, msg, code) end
     assert(iscard.wait(R0, false, 10000))
     -- the other reader is not disturbed while this one is empty
@@ -128,7 +126,7 @@ describe("row 4: a card removed in the middle of its answer", function()
   end)
 end)
 
-describe("row 5: a card swapped while attached", function()
+describe("a card swapped while attached", function()
   after_each(restore)
 
   it("a swap pcscd sees ends the old connection for good; the new card is reached only after ReAttach #slow", function()
@@ -149,7 +147,7 @@ describe("row 5: a card swapped while attached", function()
     -- the new card in silently: the old handle then works with it.
     local card = bed.attach(R0)
     bed.journal(card)
-    bed.raw(card, "\128\2\0\1")
+    bed.raw(card, bed.card.remove(10))
     local r, msg, code = card:transmit(bed.echo_apdu("s"))
     if r then
       assert.is_true(r == "" or r == "s\144\0", bed.hex(r))
@@ -181,7 +179,7 @@ describe("row 5: a card swapped while attached", function()
   end)
 end)
 
-describe("row 6: a card reset by another process", function()
+describe("a card reset by another process", function()
   it("makes every call fail with SCARD_W_RESET_CARD until ReAttach, which replays nothing", function()
     local card = bed.attach(R0)
     bed.journal(card)
@@ -197,7 +195,7 @@ describe("row 6: a card reset by another process", function()
   end)
 end)
 
-describe("row 8: the holder of a lock is killed", function()
+describe("the holder of a lock is killed", function()
   it("lets the process waiting for the lock go on, after the reset pcscd gives the card", function()
     -- pcscd resets a card whose lock holder died (its state is unknown):
     -- the waiter may see that reset as a typed error once, then goes on.
@@ -225,7 +223,7 @@ describe("row 8: the holder of a lock is killed", function()
         local ok, msg = c:AttachByReader(%q)
         if ok then ok, msg = c:LockSCard() end
         local r
-        if ok then r, msg = c:transmit("\128\1\0\0\1w") end
+        if ok then r, msg = c:transmit(bed.card.echo("w")) end
         c:close()
         if r then say("got " .. r:byte(1)) break end
         say("error " .. name(msg))
@@ -243,7 +241,7 @@ describe("row 8: the holder of a lock is killed", function()
   end)
 end)
 
-describe("row 9: EXCLUSIVE against SHARED", function()
+describe("EXCLUSIVE against SHARED", function()
   it("is refused at once both ways, and the card is not touched (no reset, no power cycle, no APDU)", function()
     local other = assert(iscard.ISCard())
     for _, modes in ipairs { { iscard.SHARED, iscard.EXCLUSIVE }, { iscard.EXCLUSIVE, iscard.SHARED } } do
@@ -260,13 +258,13 @@ describe("row 9: EXCLUSIVE against SHARED", function()
   end)
 end)
 
-describe("row 10: waits that time out, hundreds of times", function()
+describe("waits that time out, hundreds of times", function()
   after_each(restore)
 
   it("end with SCARD_E_TIMEOUT or a state, never a crash or a hang, while the card comes and goes", function()
     local card = bed.attach(R0)
     local seen = {}
-    bed.raw(card, "\128\2\0\60") -- out for 600 ms, during the loop
+    bed.raw(card, bed.card.remove(600)) -- during the loop
     card:close()
     local ctx = assert(iscard.ISCard())
     for i = 1, 600 do
@@ -285,7 +283,7 @@ describe("row 10: waits that time out, hundreds of times", function()
   end)
 end)
 
-describe("row 16: replies of every size, on the real stack", function()
+describe("replies of every size, on the real stack", function()
   after_each(restore)
 
   it("come back exact: 2, 3, 256, 257, 258, 65535 bytes", function()
@@ -337,7 +335,7 @@ describe("row 16: replies of every size, on the real stack", function()
   end)
 end)
 
-describe("row 17: T=0 status words from the real card", function()
+describe("T=0 status words from the real card", function()
   local card
   before_each(function() card = bed.attach(R0) end)
   after_each(function() card:Detach() end)
@@ -380,7 +378,7 @@ describe("row 17: T=0 status words from the real card", function()
   end)
 end)
 
-describe("row 19: garbage replies", function()
+describe("garbage replies", function()
   it("give only results or typed errors through Transaction and the status word texts", function()
     local seed = os.time()
     math.randomseed(seed)
@@ -412,7 +410,7 @@ describe("row 19: garbage replies", function()
   end)
 end)
 
-describe("row 20: random command bytes through the real stack", function()
+describe("random command bytes through the real stack", function()
   after_each(restore)
 
   it("come back as a reply or a typed error, and the card still answers", function()
@@ -431,7 +429,7 @@ describe("row 20: random command bytes through the real stack", function()
   end)
 end)
 
-describe_private("row 3: pcscd killed during a blocking call #slow", function()
+describe_private("pcscd killed during a blocking call #slow", function()
   after_each(restore)
 
   it("ends a wait and a slow transmit with a service-lost error, long before the card would answer", function()
@@ -439,23 +437,23 @@ describe_private("row 3: pcscd killed during a blocking call #slow", function()
     local waiter = bed.spawn(PRELUDE .. ([[
       local t0 = os.time()
       say("waiting")
-      local ok, msg = iscard.wait(%q, false, 60000)
-      say(ok and "ok" or name(msg), os.time() - t0)
+      local ok, msg, code = iscard.wait(%q, false, 60000)
+      say(ok and "ok" or name(msg, code), os.time() - t0)
     ]]):format(R1))
     local sender = bed.spawn(PRELUDE .. ([[
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
       local t0 = os.time()
       say("sending")
-      local ok, msg = c:transmit("\128\4\11\184")
-      say(ok and "ok" or name(msg), os.time() - t0)
+      local ok, msg, code = c:transmit(bed.card.answer_after(30000))
+      say(ok and "ok" or name(msg, code, c), os.time() - t0)
     ]]):format(R0))
     waiter.await("waiting")
     sender.await("sending")
     assert.is_true(bed.restart("KILL"))
     for _, p in ipairs { waiter, sender } do
       local what, secs = p.wait(60):match("\n([%w_]+)\t(%d+)\n$")
-      assert.is_true(SERVICE_LOST[what] or false, what)
+      assert.are.equal("service_lost", what)
       assert.is_true(tonumber(secs) < 25, secs)
     end
     -- the card's 30 s delay ended when vpcd went away: both cards are back
@@ -465,7 +463,7 @@ describe_private("row 3: pcscd killed during a blocking call #slow", function()
   end)
 end)
 
-describe("row 11: insert/remove churn under a monitor loop #slow", function()
+describe("insert/remove churn under a monitor loop #slow", function()
   after_each(restore)
 
   it("reports every removal and insertion once, ends in the right state, and idles", function()
@@ -509,7 +507,7 @@ describe("row 11: insert/remove churn under a monitor loop #slow", function()
   end)
 end)
 
-describe_private("row 12: the reader goes away and comes back #slow", function()
+describe_private("the reader goes away and comes back #slow", function()
   local empty
   after_each(function()
     if empty then bed.sh("rmdir " .. empty) end
@@ -525,7 +523,8 @@ describe_private("row 12: the reader goes away and comes back #slow", function()
     local card = bed.attach(R0)
     assert.is_true(bed.restart("TERM", false, { ISCARD_PCSCD_CONF = empty, ISCARD_READY = "service" }))
     local ok, msg, code = card:transmit(bed.echo_apdu("g"))
-    assert.is_true(SERVICE_LOST[typed(ok, msg, code)] or false, msg)
+    typed(ok, msg, code)
+    assert.is_true(bed.service_lost(code, card), msg)
     card:close()
     assert.are.same({}, assert(iscard.readers()))
     local fresh = assert(iscard.ISCard())
@@ -540,7 +539,7 @@ describe_private("row 12: the reader goes away and comes back #slow", function()
   end)
 end)
 
-describe_private("row 13: a card that never answers #slow", function()
+describe_private("a card that never answers #slow", function()
   after_each(restart)
 
   it("blocks its transmit only: the other reader and other processes keep working", function()
@@ -548,8 +547,8 @@ describe_private("row 13: a card that never answers #slow", function()
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
       say("sending")
-      local ok, msg = c:transmit("\128\16\0\0")
-      say(ok and "answered" or name(msg))
+      local ok, msg, code = c:transmit(bed.card.never_answer)
+      say(ok and "answered" or name(msg, code, c))
     ]]):format(R0))
     stuck.await("sending")
     local other = bed.attach(R1)
@@ -559,7 +558,7 @@ describe_private("row 13: a card that never answers #slow", function()
     local helper = bed.spawn(PRELUDE .. ([[
       local c = assert(iscard.ISCard())
       assert(c:AttachByReader(%q))
-      say(#assert(c:transmit("\128\1\0\0\1p")))
+      say(#assert(c:transmit(bed.card.echo("p"))))
     ]]):format(R1))
     assert.are.equal("3\n", helper.wait(30))
     assert.are.same(bed.readers, assert(iscard.readers()))
@@ -570,11 +569,11 @@ describe_private("row 13: a card that never answers #slow", function()
     -- card's endless delay ends with vpcd's connection (restart waits for it)
     assert.is_true(bed.restart("TERM"))
     local what = stuck.wait(30):match("\n([%w_]+)\n$")
-    assert.is_true(SERVICE_LOST[what] or false, what)
+    assert.are.equal("service_lost", what)
   end)
 end)
 
-describe_private("row 14: several processes on both readers, with a removal and a pcscd restart #slow", function()
+describe_private("several processes on both readers, with a removal and a pcscd restart #slow", function()
   after_each(restore)
 
   it("recover, report only typed errors, and end with the descriptors they started with", function()
@@ -666,7 +665,7 @@ describe_private("row 14: several processes on both readers, with a removal and 
   end)
 end)
 
-describe_private("row 15: tiny pcscd limits (-t -s -r) #slow", function()
+describe_private("tiny pcscd limits (-t -s -r) #slow", function()
   after_each(restart)
 
   it("are reached only by live objects: dropped ones are given back by GC", function()
@@ -697,7 +696,7 @@ describe_private("row 15: tiny pcscd limits (-t -s -r) #slow", function()
   end)
 end)
 
-describe_private("row 18: bad ATRs #slow", function()
+describe_private("bad ATRs #slow", function()
   after_each(restart)
 
   local cases = {
@@ -712,8 +711,7 @@ describe_private("row 18: bad ATRs #slow", function()
     it(case[1] .. ": a typed connect error, or the card with exactly that ATR", function()
       local atr = case[2]
       local card = bed.attach(R0)
-      local lc = #atr > 0 and string.char(#atr) .. atr or ""
-      bed.raw(card, "\128\19\0\10" .. lc)
+      bed.raw(card, bed.card.back_with_atr(100, #atr > 0 and atr or nil))
       assert(iscard.wait(R0, false, 10000))
       card:close()
       -- back in the reader: present, or mute

@@ -57,9 +57,10 @@ describe("ReAttach from EXCLUSIVE to SHARED", function()
     assert.are.equal("b\144\0", bed.raw(b, bed.echo_apdu("b")))
     local child = bed.spawn(([[
       local iscard = require "iscard"
+      local bed = require "support.bed"
       local card = assert(iscard.ISCard())
       assert(card:AttachByReader(%q))
-      assert(card:transmit("\128\1\0\0\1c"))
+      assert(card:transmit(bed.card.echo("c")))
       print("sent")
     ]]):format(R0))
     assert.are.equal("sent\n", child.wait())

@@ -60,7 +60,7 @@ local function tell(reader, apdu)
 end
 
 local function swap_apdu(atr, tens_of_ms)
-  return "\128\9\0" .. string.char(tens_of_ms or 0, #atr) .. atr
+  return bed.card.swap(atr, (tens_of_ms or 0) * 10)
 end
 
 -- Swaps the card in reader for one with atr, and waits until pcscd has
@@ -136,7 +136,7 @@ describe("iscard.monitor", function()
   it("reports a removal and the insertion after it, on that reader only", function()
     local mon = iscard.monitor({ initial = false })
     local c = look(R1)
-    tell(R1, "\128\2\0\50") -- out for 500 ms
+    tell(R1, bed.card.remove(500))
     local seen = collect(mon, has_event("card_inserted", R1), "insertion")
     assert.are.same({ "card_removed " .. R1, "card_inserted " .. R1 .. " " .. bed.hex(ATR) }, show(seen))
     assert.are.equal((c + 2) % 65536, (look(R1)))
@@ -148,7 +148,7 @@ describe("iscard.monitor", function()
     local c0 = look(R1)
     local all = {}
     for i = 1, 25 do
-      tell(R1, "\128\2\0\0") -- out and back at once
+      tell(R1, bed.card.remove(0)) -- out and back at once
       await_counter(R1, (c0 + 2 * i) % 65536)
       -- poll now and then: some events come one by one, some in a heap
       if i % 3 == 0 then
@@ -278,7 +278,7 @@ describe("iscard.wait and iscard.cancel", function()
     assert.is_nil(ok)
     assert.are.equal(iscard.errors.SCARD_E_TIMEOUT, code)
     assert.is_true(took >= 699 and took < 5000, "took " .. took .. " ms")
-    tell(R1, "\128\2\0\100")
+    tell(R1, bed.card.remove(1000))
     assert.is_true(iscard.wait(R1, false, 10000))
     assert.is_true(iscard.wait(R1, true, 20000))
     local _, _, ucode = iscard.wait("No such reader", true, 0)
@@ -375,7 +375,7 @@ describe_private("iscard.monitor across pcscd outages", function()
     assert.are.equal("service_back", back[1].type)
     assert.are.equal(0, count(back, "service_lost"))
     -- card events keep coming
-    tell(R1, "\128\2\0\50")
+    tell(R1, bed.card.remove(500))
     assert.are.same({ "card_removed " .. R1, "card_inserted " .. R1 .. " " .. bed.hex(ATR) },
       show(collect(mon, has_event("card_inserted", R1), "insertion")))
     mon:close()
@@ -439,7 +439,7 @@ describe("iscard monitor and iscard wait", function()
       assert(core.now() < deadline, "no snapshot: " .. read(base .. ".err"))
       bed.sleep(0.05)
     end
-    tell(R1, "\128\2\0\50")
+    tell(R1, bed.card.remove(500))
     while #lines() < 6 do
       assert(core.now() < deadline, "no events: " .. read(base .. ".err"))
       bed.sleep(0.05)
@@ -474,7 +474,7 @@ describe("iscard monitor and iscard wait", function()
     assert.are.equal("rc=0\n", run("wait -t 0.2"))
     assert.are.equal("rc=1\n", run("wait --absent -t 0.2"))
     assert.are.equal("rc=1\n", run("wait -r '" .. R1 .. "' --absent -t 0.2"))
-    tell(R1, "\128\2\0\200") -- out for 2 s
+    tell(R1, bed.card.remove(2000))
     assert.are.equal("rc=0\n", run("wait -r '" .. R1 .. "' --absent -t 20"))
     assert.are.equal("rc=0\n", run("wait -r '" .. R1 .. "' -t 20"))
     assert.matches("SCARD_E_UNKNOWN_READER.*rc=2\n$", run("wait -r 'No such reader' -t 1"))

@@ -55,7 +55,7 @@ describe("the six steps of a first program", function()
     assert.has_error(function() card:Transaction(cmd) end,
       "iscard.ISCard: Transaction needs an attached card (call AttachByReader or AttachByHandle first)")
     assert(card:AttachByReader(READER))
-    assert.has_error(function() card:Transaction("\128\1\0\0") end)
+    assert.has_error(function() card:Transaction(bed.card.echo()) end)
     assert.has_error(function() card:Transaction(iscard.ISCardCmd()) end)
     assert.has_error(function() card:Transaction(cmd, { no_such_option = true }) end)
     card:Detach()

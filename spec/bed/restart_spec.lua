@@ -7,13 +7,6 @@ local bed = require "support.bed"
 if not bed.up then return pending(bed.needed()) end
 
 local E = iscard.errors
--- What pcsc-lite reports on a context whose daemon has gone; a socket that
--- the dying pcscd reset comes back as SCARD_W_SECURITY_VIOLATION.
-local SERVICE_LOST = {
-  [E.SCARD_E_NO_SERVICE] = true, [E.SCARD_F_COMM_ERROR] = true,
-  [E.SCARD_E_INVALID_HANDLE] = true, [E.SCARD_E_SERVICE_STOPPED] = true,
-  [E.SCARD_E_READER_UNAVAILABLE] = true, [E.SCARD_W_SECURITY_VIOLATION] = true,
-}
 
 -- Stops pcscd and, unless stay_down, starts a new one and waits until it
 -- has both cards (spec/support/pcscd-restart).
@@ -35,10 +28,10 @@ describe_private("pcscd restarted under live objects", function()
     restart()
     local ok, msg, code = card:transmit(bed.echo_apdu("r"))
     assert.is_nil(ok)
-    assert.is_true(SERVICE_LOST[code] or false, msg)
+    assert.is_true(bed.service_lost(code, card), msg)
     local st, smsg, scode = card:get_Status()
     assert.is_nil(st)
-    assert.is_true(SERVICE_LOST[scode] or false, smsg)
+    assert.is_true(bed.service_lost(scode, card), smsg)
     -- No crash, no raise: release what is left, through every path.
     card:close()
     idle:close()
@@ -64,7 +57,7 @@ describe_private("pcscd restarted under live objects", function()
     assert.are.equal(fds, bed.fds())
     local ok, _, code = card:transmit(bed.echo_apdu("r"))
     assert.is_nil(ok)
-    assert.is_true(SERVICE_LOST[code] or false)
+    assert.is_true(bed.service_lost(code, card))
     card:Detach() -- a dead handle: Detach reports or succeeds, never raises
     restart("TERM")
     local fresh = bed.attach(bed.reader)

@@ -16,10 +16,10 @@ describe("ISCard:transmit", function()
     local r, sw = card:transmit(bed.echo_apdu("ab"))
     assert.equal("ab\144\0", r)
     assert.equal(0x9000, sw)
-    r, sw = card:transmit("\128\17\0\0\2\106\130") -- answers exactly 6A82
+    r, sw = card:transmit(bed.card.raw_reply("\106\130")) -- 6A82
     assert.equal("\106\130", r)
     assert.equal(0x6A82, sw)
-    r, sw = card:transmit("\128\17\0\0\1\144") -- answers one byte
+    r, sw = card:transmit(bed.card.raw_reply("\144")) -- one byte
     assert.equal("\144", r)
     assert.is_nil(sw)
     card:Detach()

@@ -7,13 +7,18 @@ local bed = {}
 bed.readers = { "Virtual PCD 00 00", "Virtual PCD 00 01" }
 bed.reader = bed.readers[1]
 
-local ok_io, vio = pcall(require, "iscard.vcard_io")
-
 --- Sleeps s seconds (not to wait for events -- SCardGetStatusChange does
 -- that -- but to give another process a chance to do something wrong).
 function bed.sleep(s)
-  if ok_io and vio.sleep then vio.sleep(s * 1000)
-  else os.execute(("sleep %.3f"):format(s)) end
+  require("iscard.core").sleep(s * 1000)
+end
+
+--- Whether a failure says that pcscd went away: `iscard.error_class` (asked
+-- with the ISCard the call failed on, when there is one) answers
+-- `service_lost` -- or the code is SCARD_E_READER_UNAVAILABLE, which a
+-- call gets when pcscd answers it while taking its readers down.
+function bed.service_lost(code, card)
+  return iscard.error_class(code, card) == "service_lost" or code == iscard.errors.SCARD_E_READER_UNAVAILABLE
 end
 
 local hex = iscard.tohex -- the library's one hex encoder
@@ -103,6 +108,45 @@ function bed.restore()
   for _, r in ipairs(bed.readers) do bed.inserted(r) end
 end
 
+-- Two bytes, big-endian: the hi lo of the test card's durations.
+local function two_bytes(n) return string.char(math.floor(n / 256) % 256, n % 256) end
+-- A command's header with Lc and data, or the header alone for nil.
+local function with_data(header, data)
+  if data == nil then return header end
+  return header .. string.char(#data) .. data
+end
+
+--- The test card's own commands (spec/cards/testcard.lua has their
+-- list), by what they make it do; durations in milliseconds, sent in steps
+-- of 10 ms.
+bed.card = {
+  -- 80 01 00 00 [Lc data]: answers data .. 9000 and journals data
+  echo = function(data) return with_data("\128\1\0\0", data) end,
+  -- 80 02 hi lo: after 9000 the card is out for ms, then back
+  remove = function(ms) return "\128\2" .. two_bytes(math.floor(ms / 10)) end,
+  -- 80 03 00 00: resets, power-ons, power-offs, APDUs (bed.counters)
+  counters = "\128\3\0\0",
+  -- 80 04 hi lo: answers 9000 after ms
+  answer_after = function(ms) return "\128\4" .. two_bytes(math.floor(ms / 10)) end,
+  -- 80 05 00 00: the journal, then cleared (bed.journal)
+  journal = "\128\5\0\0",
+  -- 80 06 00 00: 9000, and every counter back to 0
+  reset_counters = "\128\6\0\0",
+  -- 80 09 hi lo Lc ATR: after 9000 the card leaves, and one with this ATR
+  -- comes back after ms
+  swap = function(atr, ms) return "\128\9" .. two_bytes(math.floor((ms or 0) / 10)) .. string.char(#atr) .. atr end,
+  -- 80 10 00 00: never answers (until vpcd closes the connection)
+  never_answer = "\128\16\0\0",
+  -- 80 11 00 00 [Lc data]: answers exactly data, no status word added
+  raw_reply = function(data) return with_data("\128\17\0\0", data) end,
+  -- 80 12 nn mm: announces 258 bytes, sends the first `sent`, leaves, and
+  -- is back after ms
+  cut_reply = function(sent, ms) return "\128\18" .. string.char(sent, math.floor(ms / 10)) end,
+  -- 80 13 hi lo [Lc data]: leaves, and comes back after ms answering `atr`
+  -- (raw, unchecked; nil: an empty ATR) as its ATR
+  back_with_atr = function(ms, atr) return with_data("\128\19" .. two_bytes(math.floor(ms / 10)), atr) end,
+}
+
 --- Sends raw bytes and returns the reply (asserting the exchange worked).
 function bed.raw(card, apdu)
   return assert(card:transmit(apdu))
@@ -117,7 +161,7 @@ end
 
 --- The test card's counters {resets, powerons, poweroffs, apdus}.
 function bed.counters(card)
-  local r = bed.raw(card, "\128\3\0\0")
+  local r = bed.raw(card, bed.card.counters)
   assert(#r == 10 and r:sub(-2) == "\144\0", "bad counters reply " .. hex(r))
   local function u16(i) return r:byte(i) * 256 + r:byte(i + 1) end
   return { resets = u16(1), powerons = u16(3), poweroffs = u16(5), apdus = u16(7) }
@@ -125,12 +169,12 @@ end
 
 --- An echo command recorded in the card's journal.
 function bed.echo_apdu(data)
-  return "\128\1\0\0" .. string.char(#data) .. data
+  return bed.card.echo(data)
 end
 
 --- The card's journal since the last call, as an array.
 function bed.journal(card)
-  local r = bed.raw(card, "\128\5\0\0")
+  local r = bed.raw(card, bed.card.journal)
   local list = {}
   local s = r:sub(1, -3)
   if s ~= "" then for item in (s .. ","):gmatch("([^,]*),") do list[#list + 1] = item end end
@@ -140,8 +184,7 @@ end
 --- Removes the card in the reader card is attached to for ms milliseconds
 -- and waits until pcscd has noticed.
 function bed.remove(card, ms, reader)
-  local n = math.floor(ms / 10)
-  bed.raw(card, "\128\2" .. string.char(math.floor(n / 256), n % 256))
+  bed.raw(card, bed.card.remove(ms))
   assert(iscard.wait(reader or bed.reader, false, 10000))
 end
 

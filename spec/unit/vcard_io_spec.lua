@@ -20,6 +20,7 @@ if not on_path("iscard.vcard_io", package.cpath) then
 end
 
 local vio = require "iscard.vcard_io"
+local core = require "iscard.core" -- the clock and the sleep of iscard
 
 local function pair()
   local l = assert(vio.listen("127.0.0.1", 0))
@@ -97,9 +98,9 @@ describe("iscard.vcard_io", function()
   end)
 
   it("times out about when asked", function()
-    local t0 = vio.now()
+    local t0 = core.now()
     local r, why = client:recv(50)
-    local dt = vio.now() - t0
+    local dt = core.now() - t0
     assert.is_nil(r)
     assert.are.equal("timeout", why)
     -- at least the timeout; the upper bound only catches a timeout ignored
@@ -141,7 +142,7 @@ describe("iscard.vcard_io", function()
     for _ = 1, 50 do            -- the first write may still succeed (RST pending)
       ok, why = client:send("\0\0\0\0")
       if not ok then break end
-      vio.sleep(2)
+      core.sleep(2)
     end
     assert.is_nil(ok)
     assert.are.equal("closed", why)
@@ -160,9 +161,9 @@ describe("iscard.vcard_io module functions", function()
   end)
 
   it("now() is monotonic milliseconds and sleep() sleeps", function()
-    local t0 = vio.now()
-    assert.is_true(vio.sleep(30))
-    local dt = vio.now() - t0
+    local t0 = core.now()
+    assert.is_true(core.sleep(30))
+    local dt = core.now() - t0
     assert.is_true(dt >= 29 and dt < 500, "slept " .. dt .. " ms")
     local mtype = math.type -- luacheck: compat
     if mtype then assert.equal("float", mtype(t0)) else assert.is_number(t0) end
@@ -257,9 +258,9 @@ describe("iscard.vcard with a fake vpcd", function()
     assert.are.equal("\111\0", x("\0\6\0\0"))             -- bad reply type
     -- powerons 2, poweroffs 1, resets 1, apdus 4 (this one included)
     assert.are.equal("\0\2\0\1\0\1\0\4\144\0", x("\0\1\0\0"))
-    local t0 = vio.now()
+    local t0 = core.now()
     assert.are.equal("\144\1", x("\0\4\0\0"))             -- delay(100)
-    assert.is_true(vio.now() - t0 >= 95)
+    assert.is_true(core.now() - t0 >= 95)
     assert.are.equal("\144\0", x("\0\5\0\0"))             -- set_atr
     assert.are.equal("\59\0", x("\4"))
     assert.are.equal("\144\0", x("\0\7\0\0"))             -- stop
@@ -274,10 +275,10 @@ describe("iscard.vcard with a fake vpcd", function()
   it("remove(ms) closes after the reply and reconnects after ms", function()
     assert.are.equal("\144\0", x("\0\3\0\0"))
     assert.are.same({ nil, "closed" }, { conn:recv(2000) })
-    local t0 = vio.now()
+    local t0 = core.now()
     conn:close()
     conn = assert(l:accept(3000), "card did not come back")
-    local dt = vio.now() - t0
+    local dt = core.now() - t0
     assert.is_true(dt >= 140 and dt < 1500, "came back after " .. dt .. " ms")
     assert.are.equal("x\144\0", x("\0\0\0\0x"))
     x("\0\7\0\0")
@@ -285,10 +286,10 @@ describe("iscard.vcard with a fake vpcd", function()
 
   -- The fault knobs (spec/faults_spec.lua uses them through pcscd).
   local function back(ms)
-    local t0 = vio.now()
+    local t0 = core.now()
     conn:close()
     conn = assert(l:accept(3000), "card did not come back")
-    local dt = vio.now() - t0
+    local dt = core.now() - t0
     assert.is_true(dt < (ms or 0) + 1500, "came back after " .. dt .. " ms")
   end
 
@@ -340,10 +341,10 @@ describe("bad durations", function()
   local vcard = require "iscard.vcard"
   it("sleep refuses NaN, infinities, negatives and more than a day", function()
     for _, v in ipairs { 0 / 0, math.huge, -math.huge, -1, 86400001 } do
-      assert.has_error(function() vio.sleep(v) end)
+      assert.has_error(function() core.sleep(v) end)
     end
-    assert.is_true(vio.sleep(0))
-    assert.is_true(vio.sleep(0.5))
+    assert.is_true(core.sleep(0))
+    assert.is_true(core.sleep(0.5))
   end)
 
   it("card:remove and card:delay raise at the script's line, and round", function()
