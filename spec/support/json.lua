@@ -167,5 +167,6 @@ function json.decode(text)
 end
 
 json.null = json
+json.utf8_len, json.utf8_char = utf8_len, utf8_char
 
 return json
