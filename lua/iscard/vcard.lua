@@ -490,8 +490,9 @@ end
 --   `card` (use this card object, e.g. from `vcard.new_card`), `control`
 --   (take the commands `remove [MS]`, `insert`, `swap HEX [MS]`, `stop`
 --   from stdin, one a line; the end of stdin stops the card),
---   `waiting_notice_ms` (default 3000: how long vpcd may not listen before
---   stderr says the card waits for it)
+--   `waiting_notice_ms` (default 3000: how long vpcd may not listen, at
+--   the first connection, before stderr says the card waits for it; 3000
+--   when it reconnects)
 -- @treturn table the card object (after `card:stop()`)
 function M.run(spec, opts)
   opts = opts or {}
@@ -505,6 +506,7 @@ function M.run(spec, opts)
   local card = opts.card or M.new_card(spec, opts)
   card._control = opts.control and true or false
   card._ctl_lines = {}
+  local notice_ms = opts.waiting_notice_ms or 3000
   if spec.init then
     local _, failed = call(card, "init", spec.init)
     if failed then error("vcard.run: init handler failed", 2) end
@@ -513,7 +515,8 @@ function M.run(spec, opts)
     card._remove, card._delay, card._raw, card._cut, card._early = nil, nil, nil, nil, {}
     -- a raw ATR (raw_atr) lasts for the one connection that follows it
     card._atr_raw, card._next_atr = card._next_atr, nil
-    local conn = connect(card, host, port, opts.waiting_notice_ms or 3000)
+    local conn = connect(card, host, port, notice_ms)
+    notice_ms = 3000 -- (a reconnection: pcscd restarting takes a moment)
     card:log(format("inserted (connected to %s:%d)", host, port))
     local why = serve(card, conn)
     conn:close()
