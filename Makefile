@@ -50,6 +50,7 @@ BUILD       = build
 CORE        = $(BUILD)/iscard/core.so
 VCARDIO     = $(BUILD)/iscard/vcard_io.so
 LUA_MODULES = $(wildcard lua/iscard/*.lua)
+CLI_MODULES = $(wildcard lua/iscard/cli/*.lua)
 
 # Debian packages the tests and the demo need.
 DEBS = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 util-linux pkg-config gcc make
@@ -194,6 +195,8 @@ install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
 	install -m 755 $(CORE) $(VCARDIO) $(DESTDIR)$(LUA_LIBDIR)/iscard/
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli
+	install -m 644 $(CLI_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli/
 	install -m 755 bin/iscard $(DESTDIR)$(BINDIR)/iscard
 
 # --- every Lua: name:interpreter:include-dir; C modules in build/<name>/

@@ -87,7 +87,8 @@ describe("iscard command line", function()
     assert.matches("^Usage: iscard ", err)
     assert.matches("^iscard: unknown command 'nosuch'\nUsage: iscard ", refused({ "nosuch" }, "unknown command"))
     refused({ "--bogus" }, "unknown option '%-%-bogus'")
-    assert.matches("\nUsage: iscard readers %[%-h%]\n$", refused({ "readers", "--bogus" }, "unknown option '%-%-bogus'"))
+    assert.matches("\nUsage: iscard readers %[%-h%]\n$",
+      refused({ "readers", "--bogus" }, "unknown option '%-%-bogus'"))
     refused({ "readers", "extra" }, "too many arguments")
     refused({ "help", "nope" }, "^iscard help: unknown command 'nope'")
   end)
@@ -184,7 +185,10 @@ describe("iscard command line", function()
 
   it("runs a command module directly: atr with its list", function()
     local out = {}
-    local env = { out = { write = function(self, ...) for _, s in ipairs { ... } do out[#out + 1] = s end return self end } }
+    local env = { out = { write = function(self, ...)
+      for _, s in ipairs { ... } do out[#out + 1] = s end
+      return self
+    end } }
     local atr = require "iscard.cli.atr"
     assert.are.equal(0, atr.run({ hex = { "3B021451" }, list = "spec/data/smartcard_list.txt" }, env))
     local text = table.concat(out)
