@@ -3,7 +3,6 @@
 -- @local
 
 local common = require "iscard.cli.common"
-local parse = require "iscard.cli.parse"
 
 local M = {}
 
@@ -22,8 +21,7 @@ end
 function M.run(args, env)
   local atr = require "iscard.atr"
   local text = table.concat(args.hex, " ")
-  local bytes, col, why = parse.hex(text)
-  if not bytes then common.usage("ATR '%s': column %d: %s", text, col, why) end
+  local bytes = common.hex(text, "ATR")
   local described, err = atr.format(bytes)
   if not described then common.usage("ATR '%s': %s", text, err) end
   env.out:write(described)

@@ -143,12 +143,18 @@ end
 
 -- ---------------------------------------------------------------- APDUs
 
+--- The bytes of hex the user typed (each byte two digits); a usage
+-- failure naming `what`, the text and the column when it is not hex.
+function M.hex(text, what)
+  local bytes, col, why = parse.hex(text)
+  if not bytes then M.usage("%s '%s': column %d: %s", what, text, col, why) end
+  return bytes
+end
+
 --- An ISCardCmd holding the APDU written in hex by the user; a usage
 -- failure naming `what` when it is not one.
 function M.apdu(iscard, text, what)
-  local bytes, col, why = parse.hex(text)
-  if not bytes then M.usage("%s '%s': column %d: %s", what, text, col, why) end
-  return M.apdu_of(iscard, bytes, ("%s '%s'"):format(what, text))
+  return M.apdu_of(iscard, M.hex(text, what), ("%s '%s'"):format(what, text))
 end
 
 --- An ISCardCmd holding `bytes`, or a usage failure naming `what`.
