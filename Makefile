@@ -50,6 +50,7 @@ LIBFLAG     ?= -shared
 CORE        = $(BUILD)/iscard/core.so
 VCARDIO     = $(BUILD)/iscard/vcard_io.so
 LUA_MODULES = $(wildcard lua/iscard/*.lua)
+CLI_MODULES = $(wildcard lua/iscard/cli/*.lua)
 
 # Debian packages, in sets by target (DEBS_fuzz: fuzz/fuzz.mk, DEBS_bench:
 # bench/bench.mk, DEBS_rock and DEBS_windows: tools/tools.mk).
@@ -137,6 +138,8 @@ install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/iscard $(DESTDIR)$(LUA_SHAREDIR)/iscard $(DESTDIR)$(BINDIR)
 	install -m 755 $(CORE) $(VCARDIO) $(DESTDIR)$(LUA_LIBDIR)/iscard/
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli
+	install -m 644 $(CLI_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli/
 	install -m 755 bin/iscard $(DESTDIR)$(BINDIR)/iscard
 
 # LDoc (config.ld) into build/docs. lua-markdown is a Lua 5.1 module, so

@@ -73,14 +73,18 @@ M.status_change = core.status_change
 -- The names loaded on first access, documented as if they were plain fields.
 local LAZY = {}
 
---- Waits until a card is present in (or absent from) a reader.
--- Waits in slices of `iscard.monitor.SLICE_MS`, so Ctrl-C stops it; the
--- time left comes from a monotonic clock.
+--- Waits until a card is present in (or absent from) a reader, or with
+-- `reader` nil, in any reader (absent: from every reader), also readers
+-- that appear meanwhile. `iscard.wait(nil, true, 0)` is the first reader
+-- with a card now. Waits in slices of `iscard.monitor.SLICE_MS`, so Ctrl-C
+-- stops it; the time left comes from a monotonic clock.
 -- @function wait
--- @string reader reader name
+-- @tparam string|nil reader reader name, or nil for any reader
 -- @tparam[opt=true] boolean present wait for presence (true) or absence (false)
--- @int[opt=-1] timeout_ms milliseconds; negative waits forever
--- @return true, or nil, message, code (`SCARD_E_TIMEOUT`, `SCARD_E_UNKNOWN_READER`...)
+-- @int[opt=-1] timeout_ms milliseconds; negative waits forever; 0 looks once
+-- @return true and, waiting for presence, the reader with the card (with
+--   `reader` nil: the first in PC/SC's order that has one); or nil,
+--   message, code (`SCARD_E_TIMEOUT`, `SCARD_E_UNKNOWN_READER`...)
 LAZY.wait = from("iscard.monitor", "wait")
 
 --- Monitors of readers and cards: the module `iscard.monitor`, which is

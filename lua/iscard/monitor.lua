@@ -53,6 +53,28 @@ local PNP = "\\\\?PnP?\\Notification"
 local function has(bits, flag) return floor(bits / flag) % 2 == 1 end
 local function counter(bits) return floor(bits / 65536) % 65536 end
 
+-- The state to echo in the next wait: the whole event state, counter bits
+-- included, minus CHANGED. Then pcsc-lite wakes the wait for any insertion
+-- or removal since, even one already undone, and does not report the same
+-- change again at once.
+local function echo(ev)
+  if has(ev, RS.CHANGED) then return ev - RS.CHANGED end
+  return ev
+end
+
+-- SCardGetStatusChange on entries whose last (n + 1-th) is the PnP entry.
+-- pcsc-lite before 2.5 takes at most 16 entries; with 16 readers (its
+-- limit then) the PnP entry has no room, and no reader can come: wait
+-- without it.
+local function status_change_pnp(ctx, ms, entries, n)
+  local r, msg, code = core.status_change(ctx, ms, entries)
+  if not r and code == E.SCARD_E_INVALID_PARAMETER and #entries > n and n > 0 then
+    entries[n + 1] = nil
+    r, msg, code = core.status_change(ctx, ms, entries)
+  end
+  return r, msg, code
+end
+
 --- Milliseconds to wait in the next slice, given a deadline (nil: none).
 -- @local
 function M.slice(deadline)
@@ -203,12 +225,8 @@ local function look(self, ms)
   local entries = {}
   for i, name in ipairs(names) do
     local st = self._known[name]
-    -- Echo the whole event state, counter included, minus CHANGED: then
-    -- pcsc-lite wakes us for any insertion or removal since, even one
-    -- already undone. A new reader is UNAWARE: answered at once.
-    local cur = st and st.event or RS.UNAWARE
-    if has(cur, RS.CHANGED) then cur = cur - RS.CHANGED end
-    entries[i] = { reader = name, current = cur }
+    -- (a new reader is UNAWARE: answered at once)
+    entries[i] = { reader = name, current = st and echo(st.event) or RS.UNAWARE }
   end
   local n = #entries
   -- A reader appearing wakes the wait through PnP (only when every reader
@@ -223,13 +241,7 @@ local function look(self, ms)
     return true
   end
   local r
-  r, msg, code = core.status_change(self._ctx, ms, entries)
-  if not r and code == E.SCARD_E_INVALID_PARAMETER and #entries > n and n > 0 then
-    -- pcsc-lite before 2.5 takes at most 16 entries; with 16 readers (its
-    -- limit then) the PnP entry has no room, and no reader can come.
-    entries[n + 1] = nil
-    r, msg, code = core.status_change(self._ctx, ms, entries)
-  end
+  r, msg, code = status_change_pnp(self._ctx, ms, entries, n)
   if not r then
     if code == E.SCARD_E_TIMEOUT then return recount(self, entries, n) end
     if code == E.SCARD_E_CANCELLED then self._cancelled = true; return true end
@@ -239,9 +251,7 @@ local function look(self, ms)
   end
   for _, e in ipairs(entries) do
     if e.reader == PNP then
-      local ev = e.event
-      if has(ev, RS.CHANGED) then ev = ev - RS.CHANGED end
-      self._pnp_event = ev
+      self._pnp_event = echo(e.event)
     else
       update(self, e.reader, e.event, e.atr)
     end
@@ -354,18 +364,71 @@ end
 local nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
 nojit(wait)
 
+-- The readers `wait_any` waits on: every reader, with the state seen
+-- last (UNAWARE for a new one: answered at once), and the PnP entry.
+local function any_entries(ctx, seen)
+  local names, msg, code = core.readers(ctx)
+  if not names then return nil, msg, code end
+  local entries = {}
+  for i, name in ipairs(names) do entries[i] = { reader = name, current = seen[name] or RS.UNAWARE } end
+  entries[#names + 1] = { reader = PNP, current = seen[PNP] or RS.UNAWARE }
+  return entries, #names
+end
+
+-- What the answered entries say: the first reader (in pcsc-lite's order)
+-- with a card when waiting for one; true when waiting for no card and no
+-- reader has one; else nil.
+local function any_done(entries, n, present)
+  for i = 1, n do
+    local e = entries[i]
+    if e.event and reader_state(e.event).present and not has(e.event, RS.UNKNOWN) then
+      return present and e.reader or nil
+    end
+  end
+  return not present or nil
+end
+
+-- iscard.wait(nil, ...): any reader, also one that appears while waiting.
+local function wait_any(ctx, present, deadline)
+  local seen = {}
+  while true do
+    local entries, n, code = any_entries(ctx, seen)
+    if not entries then return nil, n, code end
+    local r, msg
+    r, msg, code = status_change_pnp(ctx, M.slice(deadline), entries, n)
+    if r then
+      local done = any_done(entries, n, present)
+      if done then return true, present and done or nil end
+      for _, e in ipairs(entries) do seen[e.reader] = echo(e.event) end
+    elseif code ~= E.SCARD_E_TIMEOUT and code ~= E.SCARD_E_UNKNOWN_READER then
+      -- (a reader that went between the list and the wait: look again)
+      return nil, msg, code
+    elseif code == E.SCARD_E_TIMEOUT and deadline and now() >= deadline then
+      return nil, msg, code
+    end
+  end
+end
+nojit(wait_any)
+
 --- `iscard.wait(reader [, present [, timeout_ms]])`, documented in
--- iscard: one reader, one context of its own, the same slices.
+-- iscard: one reader (nil: any), one context of its own, the same slices.
 -- @local
 function M.wait(reader, present, timeout_ms)
-  if type(reader) ~= "string" then misuse("iscard.wait: reader name expected, got %s", util.describe(reader)) end
+  if reader ~= nil and type(reader) ~= "string" then
+    misuse("iscard.wait: reader name or nil expected, got %s", util.describe(reader))
+  end
   present = util.bool(present, "iscard.wait: present", true)
   timeout_ms = check_timeout(timeout_ms, -1, "iscard.wait")
-  local want = present and RS.PRESENT or RS.EMPTY
-  local entry = { reader = reader, current = RS.UNAWARE }
   local deadline = M.deadline(timeout_ms)
   local ctx, msg, code = core.ISCard()
   if not ctx then return nil, msg, code end
+  if reader == nil then
+    local ok, found, ecode = wait_any(ctx, present, deadline)
+    ctx:close()
+    return ok, found, ecode
+  end
+  local want = present and RS.PRESENT or RS.EMPTY
+  local entry = { reader = reader, current = RS.UNAWARE }
   local ok, emsg, ecode
   while true do
     local r
@@ -378,16 +441,13 @@ function M.wait(reader, present, timeout_ms)
         break
       end
       if has(entry.event, want) then ok = true; break end
-      -- Echo the whole event state back, counter bits included, or pcsc-lite
-      -- reports the same change again at once.
-      entry.current = entry.event
-      if has(entry.current, RS.CHANGED) then entry.current = entry.current - RS.CHANGED end
+      entry.current = echo(entry.event)
     elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
       break
     end
   end
   ctx:close()
-  if ok then return true end
+  if ok then return true, present and reader or nil end
   return nil, emsg, ecode
 end
 nojit(M.wait)

@@ -281,6 +281,9 @@ local function control_line(card, line)
 end
 
 -- Reads what stdin has now into whole lines; the end of stdin stops.
+-- Linear in what is read: each byte is looked at once (a plain find of
+-- the next newline), and the pieces of an unfinished line are kept in a
+-- list until its newline comes, not joined at every read.
 local function control_read(card)
   local data, err = io_.read(0, 4096)
   if data == nil then
@@ -288,11 +291,17 @@ local function control_read(card)
     return
   end
   if data == "" then card._stop = true; return end
-  card._ctl_buf = (card._ctl_buf or "") .. data
-  for line in card._ctl_buf:gmatch("([^\n]*)\n") do
-    card._ctl_lines[#card._ctl_lines + 1] = line
+  local part = card._ctl_part or {}
+  local from = 1
+  while true do
+    local nl = data:find("\n", from, true)
+    if not nl then break end
+    part[#part + 1] = data:sub(from, nl - 1)
+    card._ctl_lines[#card._ctl_lines + 1] = table.concat(part)
+    part, from = {}, nl + 1
   end
-  card._ctl_buf = card._ctl_buf:match("[^\n]*$")
+  if from <= #data then part[#part + 1] = data:sub(from) end
+  card._ctl_part = part
 end
 
 -- Runs queued control lines until one acts on the card. True if one did.
@@ -476,7 +485,7 @@ local function connect(card, host, port, quiet_after)
     local conn, err = io_.connect(host, port)
     if conn then return conn end
     if not warned and core.now() - t0 > quiet_after then
-      stderr:write(format("vcard: waiting for vpcd on %s:%d (%s)\n", host, port, err))
+      stderr:write(format("vcard: waiting for the reader driver (vpcd) on %s:%d (%s)\n", host, port, err))
       warned = true
     end
     if core.now() - t0 < M.RETRY_MS then card:log("connect failed:", err) end
@@ -511,7 +520,10 @@ end
 --   35963) or `reader` (N: port 35963+N), `verbose` (log to stderr),
 --   `card` (use this card object, e.g. from `vcard.new_card`), `control`
 --   (take the commands `remove [MS]`, `insert`, `swap HEX [MS]`, `stop`
---   from stdin, one a line; the end of stdin stops the card)
+--   from stdin, one a line; the end of stdin stops the card),
+--   `waiting_notice_ms` (default 3000: how long vpcd may not listen, at
+--   the first connection, before stderr says the card waits for it; 3000
+--   when it reconnects)
 -- @treturn table the card object (after `card:stop()`)
 function M.run(spec, opts)
   opts = opts or {}
@@ -525,6 +537,7 @@ function M.run(spec, opts)
   local card = opts.card or M.new_card(spec, opts)
   card._control = opts.control and true or false
   card._ctl_lines = {}
+  local notice_ms = opts.waiting_notice_ms or 3000
   if spec.init then
     local _, failed = call(card, "init", spec.init)
     if failed then error("vcard.run: init handler failed", 2) end
@@ -533,7 +546,8 @@ function M.run(spec, opts)
     card._remove, card._delay, card._raw, card._cut, card._early = nil, nil, nil, nil, {}
     -- a raw ATR (raw_atr) lasts for the one connection that follows it
     card._atr_raw, card._next_atr = card._next_atr, nil
-    local conn = connect(card, host, port, 3000)
+    local conn = connect(card, host, port, notice_ms)
+    notice_ms = 3000 -- (a reconnection: pcscd restarting takes a moment)
     card:log(format("inserted (connected to %s:%d)", host, port))
     local why = serve(card, conn)
     conn:close()

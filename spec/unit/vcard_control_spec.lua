@@ -55,4 +55,19 @@ describe("iscard vcard --control", function()
     stdin = nil
     removal(conn)
   end)
+
+  it("reads control lines in linear time: a 50 kB line, then stop", function()
+    listener = assert(vio.listen("127.0.0.1", 0))
+    local lua = os.getenv("LUA") or "lua5.4"
+    -- (the long line is reported on stderr as an unknown command: not here)
+    stdin = assert(io.popen(("%s bin/iscard vcard --control --port %d spec/cards/testcard.lua 2>/dev/null")
+      :format(lua, listener:port()), "w"))
+    local conn = insertion()
+    -- Read by a pattern run again on the whole unfinished line at every
+    -- 4 KB read, this line kept the card from seeing "stop" for over a
+    -- minute; read once, it takes milliseconds (removal waits 10 s at most).
+    say(("x"):rep(50000))
+    say("stop")
+    removal(conn)
+  end)
 end)
