@@ -54,7 +54,7 @@ CLI_MODULES = $(wildcard lua/iscard/cli/*.lua)
 
 # Debian packages, in sets by target (DEBS_fuzz: fuzz/fuzz.mk, DEBS_bench:
 # bench/bench.mk, DEBS_rock and DEBS_windows: tools/tools.mk).
-DEBS_test  = valgrind lua5.4 liblua5.4-dev lua-busted pcscd libpcsclite-dev vsmartcard-vpcd iproute2 \
+DEBS_test  = valgrind lua5.4 liblua5.4-dev lua-busted lua-argparse pcscd libpcsclite-dev vsmartcard-vpcd iproute2 \
              util-linux pkg-config gcc make
 DEBS_all   = lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
 DEBS_docs  = lua-ldoc lua-markdown lua5.1

@@ -254,10 +254,10 @@ local function call(f, apdu)
 end
 
 -- One exchange of the engine: `bytes` passed through `x.wire` (when set),
--- traced and sent (the core refuses a length outside its APDU
--- limits) with `x.transmit(x.target, bytes)`; what came back
--- checked by `reply`. `x` is the engine's context for one call: transmit,
--- target, wire, trace, and `n`, the exchanges so far.
+-- traced and sent with `x.transmit(x.target, bytes)` (the core refuses a
+-- length outside its APDU limits); what came back checked by `reply`. `x`
+-- is the engine's context for one call: transmit, target, wire, trace, and
+-- `n`, the exchanges so far.
 local function exchange(x, bytes, reason, masked, part, parts)
   if x.wire then bytes = x.wire(bytes) end
   local n = x.n + 1
