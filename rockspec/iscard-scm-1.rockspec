@@ -19,6 +19,8 @@ Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT.
 }
 dependencies = {
    "lua >= 5.1",
+   -- the iscard command's option parser (Debian: lua-argparse)
+   "argparse >= 0.6",
 }
 
 -- pcsc-lite (Debian: libpcsclite-dev) on the Unix systems. Windows (WinSCard)

@@ -22,8 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# --deps-mode=none: offline, the dependencies (argparse) come from the
+# system (Debian: lua-argparse), not from the LuaRocks server.
 luarocks lint "$rockspec" || { echo "rock-check: luarocks lint failed"; exit 1; }
-if ! $offline luarocks --lua-version="$ver" make --tree "$tree" "$rockspec" >"$log" 2>&1; then
+if ! $offline luarocks --lua-version="$ver" make --deps-mode=none --tree "$tree" "$rockspec" >"$log" 2>&1; then
   cat "$log"
   echo "rock-check: luarocks make failed"
   exit 1

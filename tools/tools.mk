@@ -10,7 +10,7 @@
 
 .PHONY: rock-check windows soak flake-check
 
-DEBS_rock    = luarocks lua5.4 liblua5.4-dev libpcsclite-dev gcc util-linux
+DEBS_rock    = luarocks lua-argparse lua5.4 liblua5.4-dev libpcsclite-dev gcc util-linux
 DEBS_windows = mingw-w64 liblua5.4-dev
 
 # --- the suite's determinism: test-all many times in a row, optionally
