@@ -15,6 +15,4 @@ exclude_files = { "build/", "iscard/" }
 -- most 20 paths through it (and at most 60 lines, which luacheck cannot
 -- check: tools/funclen.sh does, from `make lint`).
 files["lua"] = { max_cyclomatic_complexity = 20 }
--- Not yet: monitor.lua's `look` (23) and bin/iscard's command dispatcher
--- (23) are still to be split; then bin/iscard gets the limit as well.
-files["lua/iscard/monitor.lua"] = { max_cyclomatic_complexity = false }
+files["bin/iscard"] = { max_cyclomatic_complexity = 20 }
