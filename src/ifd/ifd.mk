@@ -1,0 +1,38 @@
+# The virtual reader: a pcscd reader driver for tests (src/ifd/, README:
+# The virtual reader), included by the Makefile.
+#   make ifd          build/ifd/libifd-iscard.so
+#   make install-ifd  install it under $(DESTDIR)$(IFD_DIR), print the
+#                     reader.conf entry that loads it
+IFD_SRCS  = src/ifd/ifd_iscard.c src/ifd/pin.c src/ifd/ctl.c
+IFD_LIB   = $(BUILD)/ifd/libifd-iscard.so
+IFD_DIR  ?= $(PREFIX)/lib/pcsc/drivers/serial
+IFD_PORT ?= 36000
+
+.PHONY: ifd install-ifd lint-ifd
+ifd: $(IFD_LIB)
+
+$(IFD_LIB): $(IFD_SRCS) src/ifd/vreader.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden $(PCSC_CFLAGS) $(LIBFLAG) -o $@ $(IFD_SRCS) -pthread
+
+install-ifd: ifd
+	install -d $(DESTDIR)$(IFD_DIR)
+	install -m 755 $(IFD_LIB) $(DESTDIR)$(IFD_DIR)/libifd-iscard.so
+	@echo "# reader.conf entry (e.g. /etc/reader.conf.d/iscard-vreader), then restart pcscd:"
+	@echo 'FRIENDLYNAME "iscard Virtual Reader"'
+	@echo 'LIBPATH      $(IFD_DIR)/libifd-iscard.so'
+	@echo 'DEVICENAME   "127.0.0.1:$(IFD_PORT);slots=1;pinpad=1;control=/run/iscard-vreader"'
+
+# The specs and the demo run the test bed, which loads the driver.
+test valgrind asan test-all demo soak flake-check: ifd
+
+# make lint: the driver's C files too
+FORMAT_FILES += $(wildcard src/ifd/*.c src/ifd/*.h)
+lint: lint-ifd
+lint-ifd:
+	@echo "clang-tidy $(IFD_SRCS)"; \
+	out=$$(clang-tidy --quiet $(IFD_SRCS) -- -std=c99 $(PCSC_CFLAGS) 2>&1); \
+	rc=$$?; printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? generated\.$$'; exit $$rc
+
+# the fuzz target's sources (FUZZ_C_TARGETS has its name)
+$(FUZZ_BUILD)/vreader_parsers $(REPLAY_BUILD)/vreader_parsers: src/ifd/pin.c src/ifd/ctl.c src/ifd/vreader.h
