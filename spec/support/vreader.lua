@@ -52,4 +52,49 @@ local function fromhex(h)
 end
 vr.fromhex = fromhex
 
+-- ------------------------------------------------------------- the farm
+-- pcscd serves at most 16 readers, and vpcd's two leave 14: a farm of 16
+-- slots runs in a pcscd restarted with a config of the virtual reader
+-- alone.  The bed's two cards (ports 36000, 36001) reconnect to it; the
+-- other slots get cards of their own.
+
+--- The name of slot i (0-based) of the virtual reader.
+function vr.reader(i) return ("%s 00 %02X"):format(vr.NAME, i) end
+
+--- Restarts pcscd with the virtual reader alone, `slots` slots, a card in
+-- each (waited for, bounded).  Returns the farm for `farm_stop`.
+function vr.farm_start(slots)
+  local lib = assert(os.getenv("ISCARD_VREADER_LIB"), "no ISCARD_VREADER_LIB")
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(bed.sh("mkdir " .. dir))
+  local f = assert(io.open(dir .. "/vreader", "w"))
+  f:write(('FRIENDLYNAME "%s"\nDEVICENAME   "127.0.0.1:%d;slots=%d"\nLIBPATH      %s\n')
+    :format(vr.NAME, vr.PORT, slots, lib))
+  f:close()
+  local farm = { dir = dir, pids = dir .. "/cards.pid", slots = slots }
+  assert(bed.restart("TERM", false, { ISCARD_PCSCD_CONF = dir, ISCARD_READY = "service" }),
+         "pcscd did not come up with the farm's config")
+  local lua = os.getenv("LUA") or "lua5.4"
+  for i = 2, slots - 1 do
+    assert(bed.sh(("%s bin/iscard vcard --port %d spec/cards/pinpad.lua >/dev/null 2>&1 & echo $! >> %s")
+      :format(lua, vr.PORT + i, farm.pids)))
+  end
+  for i = 0, slots - 1 do assert(iscard.wait(vr.reader(i), true, 20000)) end
+  return farm
+end
+
+--- Stops the farm's cards and restarts pcscd with the test bed's config.
+function vr.farm_stop(farm)
+  local f = io.open(farm.pids)
+  if f then
+    for pid in f:lines() do os.execute("kill " .. pid .. " 2>/dev/null") end
+    f:close()
+  end
+  os.execute("rm -rf " .. farm.dir)
+  assert(bed.restart("TERM"), "the test bed's pcscd could not be restarted")
+  vr.inserted(0)
+  vr.inserted(1)
+end
+
 return vr
