@@ -36,3 +36,9 @@ lint-ifd:
 
 # the fuzz target's sources (FUZZ_C_TARGETS has its name)
 $(FUZZ_BUILD)/vreader_parsers $(REPLAY_BUILD)/vreader_parsers: src/ifd/pin.c src/ifd/ctl.c src/ifd/vreader.h
+
+# make bench-vreader: 16 slots with 20 ms cards against one (bench/vreader_farm.lua)
+.PHONY: bench-vreader
+bench-vreader: ifd
+	$(MAKE) all
+	LUA=$(LUA) spec/support/testbed $(LUA) bench/vreader_farm.lua
