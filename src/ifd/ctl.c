@@ -71,7 +71,8 @@ static int fail(char *why, size_t size, const char *fmt, const char *arg,
   if (n >= sizeof buf) n = sizeof buf - 1;
   memcpy(buf, arg ? arg : "", arg ? n : 0);
   buf[arg ? n : 0] = '\0';
-  (void)snprintf(why, size, fmt, buf);
+  if (arg == NULL) (void)snprintf(why, size, "%s", fmt);
+  else (void)snprintf(why, size, fmt, buf);
   return -1;
 }
 

@@ -386,7 +386,7 @@ static int read_full(vr_slot *s, int fd, unsigned char *buf, size_t n,
   return IO_OK;
 }
 
-static int write_frame(vr_slot *s, int fd, const unsigned char *p, size_t n) {
+static int write_frame(vr_slot *s, int fd, unsigned char *p, size_t n) {
   unsigned char hdr[2];
   struct iovec iov[2];
   int cnt = 2;
@@ -395,7 +395,7 @@ static int write_frame(vr_slot *s, int fd, const unsigned char *p, size_t n) {
   hdr[1] = (unsigned char)(n & 0xFFU);
   iov[0].iov_base = hdr;
   iov[0].iov_len = 2;
-  iov[1].iov_base = (void *)(size_t)p; /* sendmsg does not write it */
+  iov[1].iov_base = p;
   iov[1].iov_len = n;
   while (cnt > 0) {
     struct msghdr m;
@@ -448,7 +448,7 @@ static RESPONSECODE io_failure(vr_slot *s, int w) {
 
 /* Sends one frame; with reply, reads the card's answer into s->frame
  * (*rlen bytes).  A broken exchange drops the card. */
-static RESPONSECODE exchange(vr_slot *s, const unsigned char *cmd, size_t n,
+static RESPONSECODE exchange(vr_slot *s, unsigned char *cmd, size_t n,
                              size_t *rlen, double wait_ms) {
   unsigned char hdr[2];
   double deadline = wait_ms >= 0 ? now_ms() + wait_ms : -1.0;
@@ -937,19 +937,21 @@ RESPONSECODE IFDHCreateChannel(DWORD Lun, DWORD Channel) {
 RESPONSECODE IFDHCloseChannel(DWORD Lun) {
   vr_slot *s = slot_of(Lun);
   vr_reader *r;
-  unsigned i;
+  int last;
   if (s == NULL) return IFD_COMMUNICATION_ERROR;
   r = s->reader;
   poke(s->abort[1]);
   drop_card(s);
   (void)pthread_mutex_lock(&registry_lock);
   s->closed = 1;
-  if (--r->open_slots == 0) {
+  last = --r->open_slots == 0; /* decided under the lock: one frees */
+  if (last) {
+    unsigned i;
     for (i = 0; i < VR_MAX_READERS; i++)
       if (registry[i] == r) registry[i] = NULL;
   }
   (void)pthread_mutex_unlock(&registry_lock);
-  if (r->open_slots == 0) reader_free(r);
+  if (last) reader_free(r);
   return IFD_SUCCESS;
 }
 
@@ -959,7 +961,6 @@ RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length,
   unsigned char b[VR_TEXT_MAX + 1];
   RESPONSECODE (*poll_fn)(DWORD, int) = vr_poll;
   RESPONSECODE (*stop_fn)(DWORD) = vr_stop_poll;
-  int i, n;
   if (s == NULL || Length == NULL) return IFD_COMMUNICATION_ERROR;
   switch (Tag) {
     case TAG_IFD_ATR: return give(Length, Value, s->atr, s->atr_len);
@@ -973,20 +974,22 @@ RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length,
       return give(Length, Value, &poll_fn, sizeof poll_fn);
     case TAG_IFD_STOP_POLLING_THREAD:
       return give(Length, Value, &stop_fn, sizeof stop_fn);
-    default:
-      i = attr_index(Tag);
+    default: {
+      int i = attr_index(Tag), n;
       if (i < 0) return IFD_ERROR_TAG; /* *Length untouched: pcscd answers
                                           the reader-name attributes */
       if (is_unplugged(s)) return IFD_NO_SUCH_DEVICE;
       n = attr_bytes(s, i, b);
       if (n < 0) return IFD_ERROR_TAG;
       return give(Length, Value, b, (size_t)n);
+    }
   }
   return give(Length, Value, b, 1);
 }
 
+/* Value is not const in pcscd's prototype */
 RESPONSECODE IFDHSetCapabilities(DWORD Lun, DWORD Tag, DWORD Length,
-                                 PUCHAR Value) {
+                                 PUCHAR Value) { /* NOLINT(readability-non-const-parameter) */
   (void)Length;
   (void)Value;
   if (slot_of(Lun) == NULL) return IFD_COMMUNICATION_ERROR;
@@ -1210,7 +1213,7 @@ static const unsigned char pinpad_features[] = {
 
 static RESPONSECODE features(const vr_config *c, int windows, PUCHAR rx,
                              DWORD cap, LPDWORD ret) {
-  unsigned char out[6 * sizeof pinpad_features];
+  unsigned char out[6 * sizeof pinpad_features] = {0};
   size_t i, n = 0, first = c->pinpad ? 0 : 3;
   for (i = first; i < sizeof pinpad_features; i++) {
     unsigned f = VR_FEATURE_BASE + pinpad_features[i];
@@ -1229,25 +1232,24 @@ static RESPONSECODE features(const vr_config *c, int windows, PUCHAR rx,
   return IFD_SUCCESS;
 }
 
+/* cppcheck-suppress funcArgOrderDifferent ; ifdhandler.h also declares v2's */
 RESPONSECODE IFDHControl(DWORD Lun, DWORD dwControlCode, PUCHAR TxBuffer,
                          DWORD TxLength, PUCHAR RxBuffer, DWORD RxLength,
                          LPDWORD pdwBytesReturned) {
   vr_slot *s = slot_of(Lun);
   const vr_config *c;
-  unsigned char p[64 + VR_TEXT_MAX];
   int windows, f;
-  size_t n;
   if (pdwBytesReturned == NULL) return IFD_COMMUNICATION_ERROR;
   *pdwBytesReturned = 0;
-  if (s == NULL || (RxBuffer == NULL && RxLength > 0) ||
-      (TxBuffer == NULL && TxLength > 0))
+  if (s == NULL || RxBuffer == NULL || (TxBuffer == NULL && TxLength > 0))
     return IFD_COMMUNICATION_ERROR;
   if (is_unplugged(s)) return IFD_NO_SUCH_DEVICE;
   c = &s->reader->cfg;
   f = feature_of(dwControlCode, &windows);
   if (f == 0) return features(c, windows, RxBuffer, RxLength, pdwBytesReturned);
   if (f == FEATURE_GET_TLV_PROPERTIES) {
-    n = properties(c, p);
+    unsigned char p[64 + VR_TEXT_MAX];
+    size_t n = properties(c, p);
     if (RxLength < n) return IFD_ERROR_INSUFFICIENT_BUFFER;
     memcpy(RxBuffer, p, n);
     *pdwBytesReturned = (DWORD)n;

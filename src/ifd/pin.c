@@ -87,7 +87,7 @@ static int check_block(const vr_pin_request *r, unsigned base,
       *why = "the PIN block cannot hold the maximum number of digits";
       return -1;
     }
-  } else if (start + r->max_digits * dbits > 255 * 8) {
+  } else if (start + r->max_digits * dbits > (size_t)255 * 8) {
     *why = "the PIN would make the command data longer than 255 bytes";
     return -1;
   }
