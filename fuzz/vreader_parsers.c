@@ -44,9 +44,8 @@ static void control_line(const uint8_t *d, size_t n) {
       if (strlen(cmd.words[i]) < 1 || strlen(cmd.words[i]) > VR_MAX_DIGITS)
         die("an entry's length");
   }
-  if (cmd.op == VR_CMD_ATTR &&
-      (cmd.attr < 0 || cmd.attr >= vr_attr_count ||
-       vr_attrs[cmd.attr].kind == VR_STATE))
+  if (cmd.op == VR_CMD_ATTR && (cmd.attr < 0 || cmd.attr >= vr_attr_count ||
+                                vr_attrs[cmd.attr].kind == VR_STATE))
     die("an attribute");
 }
 
@@ -124,7 +123,8 @@ static void examples(void) {
                                         0x55, 0x62, 0x46, 0x8A, 0x30,
                                         0x30, 0x30, 0x30};
   w[0] = "1234";
-  n = verify_structure(s, 0x89, 0x47, 0x04, 4, 12, "002000010820FFFFFFFFFFFFFF");
+  n = verify_structure(s, 0x89, 0x47, 0x04, 4, 12,
+                       "002000010820FFFFFFFFFFFFFF");
   if (build(0, s, n, w, 1, out, &rc) != sizeof want1 ||
       memcmp(out, want1, sizeof want1) != 0)
     die("the format 2 example");
@@ -139,7 +139,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int checked;
   if (!checked) examples(), checked = 1;
   if (size < 1) return 0;
-  if (data[0] % 3 == 0) control_line(data + 1, size - 1);
-  else pin(data[0] % 3 == 2, data + 1, size - 1);
+  if (data[0] % 3 == 0)
+    control_line(data + 1, size - 1);
+  else
+    pin(data[0] % 3 == 2, data + 1, size - 1);
   return 0;
 }

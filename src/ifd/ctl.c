@@ -44,7 +44,9 @@ typedef struct {
   const char *p, *end;
 } cursor;
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 static void skip_space(cursor *c) {
   while (c->p < c->end && is_space(*c->p)) c->p++;
@@ -71,8 +73,10 @@ static int fail(char *why, size_t size, const char *fmt, const char *arg,
   if (n >= sizeof buf) n = sizeof buf - 1;
   memcpy(buf, arg ? arg : "", arg ? n : 0);
   buf[arg ? n : 0] = '\0';
-  if (arg == NULL) (void)snprintf(why, size, "%s", fmt);
-  else (void)snprintf(why, size, fmt, buf);
+  if (arg == NULL)
+    (void)snprintf(why, size, "%s", fmt);
+  else
+    (void)snprintf(why, size, fmt, buf);
   return -1;
 }
 
@@ -94,10 +98,14 @@ static int number(const char *w, size_t n, unsigned long *v) {
   for (; i < n; i++) {
     unsigned d;
     char ch = w[i];
-    if (ch >= '0' && ch <= '9') d = (unsigned)(ch - '0');
-    else if (base == 16 && ch >= 'a' && ch <= 'f') d = (unsigned)(ch - 'a') + 10;
-    else if (base == 16 && ch >= 'A' && ch <= 'F') d = (unsigned)(ch - 'A') + 10;
-    else return -1;
+    if (ch >= '0' && ch <= '9')
+      d = (unsigned)(ch - '0');
+    else if (base == 16 && ch >= 'a' && ch <= 'f')
+      d = (unsigned)(ch - 'a') + 10;
+    else if (base == 16 && ch >= 'A' && ch <= 'F')
+      d = (unsigned)(ch - 'A') + 10;
+    else
+      return -1;
     *v = *v * base + d;
     if (*v > 0xFFFFFFFFUL) return -1;
   }
@@ -132,8 +140,8 @@ static int keypad(cursor *c, vr_command *cmd, char *why, size_t size) {
       return 0;
     }
     if (cmd->nwords == VR_MAX_WORDS)
-      return fail(why, size, "at most 3 entries (old, new, confirmation)",
-                  NULL, 0);
+      return fail(why, size, "at most 3 entries (old, new, confirmation)", NULL,
+                  0);
     if (!all_digits(w, n))
       return fail(why, size, "'%s' is not digits, timeout or cancel", w, n);
     if (n > VR_MAX_DIGITS)
@@ -162,7 +170,8 @@ static int attr(cursor *c, vr_command *cmd, char *why, size_t size) {
   const char *w = word(c, &n);
   const vr_attr_info *a;
   cmd->op = VR_CMD_ATTR;
-  if (w == NULL) return fail(why, size, "an attribute name is missing", NULL, 0);
+  if (w == NULL)
+    return fail(why, size, "an attribute name is missing", NULL, 0);
   cmd->attr = find_attr(w, n);
   if (cmd->attr < 0) return fail(why, size, "unknown attribute '%s'", w, n);
   a = &vr_attrs[cmd->attr];

@@ -65,8 +65,8 @@
 #include "vreader.h"
 
 #define VR_MAX_READERS 16
-#define VR_QUEUE 8        /* keypad entries waiting per slot */
-#define VR_CLIENTS 8      /* control connections at once */
+#define VR_QUEUE 8   /* keypad entries waiting per slot */
+#define VR_CLIENTS 8 /* control connections at once */
 #define VR_FRAME_MAX 65535U
 #define VR_ATR_MAX 33
 #define VR_ATR_WAIT_MS 10000 /* a card that does not give its ATR is broken */
@@ -83,13 +83,14 @@
 #define VR_FEATURE_BASE 3500
 typedef char vr_ctl_code_matches_header
     [(VR_CTL_PCSC(3400) == (unsigned long)CM_IOCTL_GET_FEATURE_REQUEST) ? 1
-                                                                         : -1];
-typedef char vr_attr_ids_match_header
-    [(SCARD_ATTR_VENDOR_NAME == 0x10100UL && SCARD_ATTR_MAXINPUT == 0x7A007UL &&
-      SCARD_ATTR_ATR_STRING == 0x90303UL &&
-      SCARD_ATTR_CURRENT_PROTOCOL_TYPE == 0x80201UL)
-         ? 1
-         : -1];
+                                                                        : -1];
+typedef char
+    vr_attr_ids_match_header[(SCARD_ATTR_VENDOR_NAME == 0x10100UL &&
+                              SCARD_ATTR_MAXINPUT == 0x7A007UL &&
+                              SCARD_ATTR_ATR_STRING == 0x90303UL &&
+                              SCARD_ATTR_CURRENT_PROTOCOL_TYPE == 0x80201UL)
+                                 ? 1
+                                 : -1];
 
 typedef struct {
   unsigned slots;
@@ -253,8 +254,8 @@ static int cfg_option(vr_config *c, const char *k, const char *v) {
   }
   for (i = 0; i < sizeof options / sizeof options[0]; i++) {
     if (strcmp(k, options[i].key) != 0) continue;
-    if (cfg_number(v, options[i].max, strcmp(k, "control_mode") ? 0 : 8,
-                   &n) != 0 ||
+    if (cfg_number(v, options[i].max, strcmp(k, "control_mode") ? 0 : 8, &n) !=
+            0 ||
         n < options[i].min)
       return -1;
     if (options[i].offset == offsetof(vr_config, pinpad))
@@ -507,8 +508,7 @@ static int listen_on(const char *host, unsigned port) {
                 ai->ai_protocol);
     if (fd < 0) continue;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4) == 0)
-      break;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4) == 0) break;
     close_fd(&fd);
   }
   freeaddrinfo(res);
@@ -572,7 +572,9 @@ static int attr_bytes(vr_slot *s, int i, unsigned char *out) {
         memcpy(out, s->atr, s->atr_len);
         return (int)s->atr_len;
       case SCARD_ATTR_ICC_PRESENCE: out[0] = s->card_fd >= 0 ? 2 : 0; return 1;
-      case SCARD_ATTR_ICC_INTERFACE_STATUS: out[0] = s->powered ? 1 : 0; return 1;
+      case SCARD_ATTR_ICC_INTERFACE_STATUS:
+        out[0] = s->powered ? 1 : 0;
+        return 1;
       default: put_le32(out, s->protocol); return 4;
     }
   }
@@ -688,8 +690,7 @@ static void client_lines(vr_reader *r, vr_client *c) {
     vr_command cmd;
     char out[200], why[160];
     size_t len = (size_t)(nl - c->buf);
-    if (vr_parse_command(c->buf, len, r->cfg.slots, &cmd, why, sizeof why) ==
-        0)
+    if (vr_parse_command(c->buf, len, r->cfg.slots, &cmd, why, sizeof why) == 0)
       execute(r, &cmd, out, sizeof out);
     else
       (void)snprintf(out, sizeof out, "error: %s", why);
@@ -964,7 +965,9 @@ RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length,
   if (s == NULL || Length == NULL) return IFD_COMMUNICATION_ERROR;
   switch (Tag) {
     case TAG_IFD_ATR: return give(Length, Value, s->atr, s->atr_len);
-    case TAG_IFD_SLOTS_NUMBER: b[0] = (unsigned char)s->reader->cfg.slots; break;
+    case TAG_IFD_SLOTS_NUMBER:
+      b[0] = (unsigned char)s->reader->cfg.slots;
+      break;
     case TAG_IFD_SIMULTANEOUS_ACCESS: b[0] = VR_MAX_READERS; break;
     case TAG_IFD_THREAD_SAFE:
     case TAG_IFD_SLOT_THREAD_SAFE:
@@ -976,7 +979,8 @@ RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length,
       return give(Length, Value, &stop_fn, sizeof stop_fn);
     default: {
       int i = attr_index(Tag), n;
-      if (i < 0) return IFD_ERROR_TAG; /* *Length untouched: pcscd answers
+      if (i < 0)
+        return IFD_ERROR_TAG; /* *Length untouched: pcscd answers
                                           the reader-name attributes */
       if (is_unplugged(s)) return IFD_NO_SUCH_DEVICE;
       n = attr_bytes(s, i, b);
@@ -988,8 +992,9 @@ RESPONSECODE IFDHGetCapabilities(DWORD Lun, DWORD Tag, PDWORD Length,
 }
 
 /* Value is not const in pcscd's prototype */
-RESPONSECODE IFDHSetCapabilities(DWORD Lun, DWORD Tag, DWORD Length,
-                                 PUCHAR Value) { /* NOLINT(readability-non-const-parameter) */
+RESPONSECODE IFDHSetCapabilities(
+    DWORD Lun, DWORD Tag, DWORD Length,
+    PUCHAR Value) { /* NOLINT(readability-non-const-parameter) */
   (void)Length;
   (void)Value;
   if (slot_of(Lun) == NULL) return IFD_COMMUNICATION_ERROR;
@@ -1023,10 +1028,14 @@ RESPONSECODE IFDHPowerICC(DWORD Lun, DWORD Action, PUCHAR Atr,
   if (AtrLength != NULL) *AtrLength = 0;
   if (s == NULL) return IFD_COMMUNICATION_ERROR;
   if (is_unplugged(s)) return IFD_NO_SUCH_DEVICE;
-  if (Action == IFD_POWER_DOWN) code = 0;
-  else if (Action == IFD_POWER_UP) code = 1;
-  else if (Action == IFD_RESET) code = 2;
-  else return IFD_NOT_SUPPORTED;
+  if (Action == IFD_POWER_DOWN)
+    code = 0;
+  else if (Action == IFD_POWER_UP)
+    code = 1;
+  else if (Action == IFD_RESET)
+    code = 2;
+  else
+    return IFD_NOT_SUPPORTED;
   s->powered = 0;
   s->protocol = 0;
   if (s->card_fd < 0) return code == 0 ? IFD_SUCCESS : IFD_ICC_NOT_PRESENT;
@@ -1050,9 +1059,8 @@ RESPONSECODE IFDHPowerICC(DWORD Lun, DWORD Action, PUCHAR Atr,
 }
 
 RESPONSECODE IFDHTransmitToICC(DWORD Lun, SCARD_IO_HEADER SendPci,
-                               PUCHAR TxBuffer, DWORD TxLength,
-                               PUCHAR RxBuffer, PDWORD RxLength,
-                               PSCARD_IO_HEADER RecvPci) {
+                               PUCHAR TxBuffer, DWORD TxLength, PUCHAR RxBuffer,
+                               PDWORD RxLength, PSCARD_IO_HEADER RecvPci) {
   vr_slot *s = slot_of(Lun);
   DWORD cap = RxLength ? *RxLength : 0;
   size_t n = 0;
@@ -1129,15 +1137,15 @@ static RESPONSECODE pin_entry(vr_slot *s, int modify, PUCHAR tx, DWORD txlen,
   int k, built;
   RESPONSECODE rc;
   if (vr_pin_parse(modify, tx, txlen, &req, &why) != 0) {
-    VR_LOG(PCSC_LOG_ERROR, "slot %u: PIN structure refused: %s", s->index,
-           why);
+    VR_LOG(PCSC_LOG_ERROR, "slot %u: PIN structure refused: %s", s->index, why);
     return IFD_NOT_SUPPORTED;
   }
   if (cap < 2) return IFD_ERROR_INSUFFICIENT_BUFFER;
   if (s->card_fd < 0) return IFD_ICC_NOT_PRESENT;
   k = take_entry(s, req.timeout ? req.timeout : c->pin_timeout, &e);
   if (k < 0) return IFD_NO_SUCH_DEVICE;
-  if (k == 0 || e.key == VR_KEY_TIMEOUT) return status_word(0x6400, rx, cap, ret);
+  if (k == 0 || e.key == VR_KEY_TIMEOUT)
+    return status_word(0x6400, rx, cap, ret);
   if (e.key == VR_KEY_CANCEL) return status_word(0x6401, rx, cap, ret);
   for (k = 0; k < e.nwords; k++) words[k] = e.words[k];
   built = vr_pin_build(&req, words, e.nwords, c->min_pin, c->max_pin, apdu, &n);
@@ -1241,6 +1249,7 @@ RESPONSECODE IFDHControl(DWORD Lun, DWORD dwControlCode, PUCHAR TxBuffer,
   int windows, f;
   if (pdwBytesReturned == NULL) return IFD_COMMUNICATION_ERROR;
   *pdwBytesReturned = 0;
+  /* pcscd always passes its receive buffer; a NULL one is refused outright */
   if (s == NULL || RxBuffer == NULL || (TxBuffer == NULL && TxLength > 0))
     return IFD_COMMUNICATION_ERROR;
   if (is_unplugged(s)) return IFD_NO_SUCH_DEVICE;

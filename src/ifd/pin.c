@@ -31,8 +31,8 @@ static unsigned long le32(const unsigned char *p) {
 
 /* Where the template's data is: *data_len bytes after a 5-byte header
  * (none for a 4-byte APDU); *has_le when a short Le follows it. */
-static int template_data(const vr_pin_request *r, size_t *data_len,
-                         int *has_le, const char **why) {
+static int template_data(const vr_pin_request *r, size_t *data_len, int *has_le,
+                         const char **why) {
   size_t lc;
   *has_le = 0;
   *data_len = 0;
@@ -77,8 +77,8 @@ static size_t frame_end(const vr_pin_request *r, unsigned base,
 }
 
 /* Can the block at base hold max_digits and its length field? */
-static int check_block(const vr_pin_request *r, unsigned base,
-                       size_t data_len, const char **why) {
+static int check_block(const vr_pin_request *r, unsigned base, size_t data_len,
+                       const char **why) {
   size_t start = frame_start(r, base), dbits = digit_bits(r);
   unsigned lbits = r->block >> 4;
   if ((r->block & 0xFU) != 0) {

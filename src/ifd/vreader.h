@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 #define VR_MAX_SLOTS 16
-#define VR_MAX_DIGITS 32  /* longest PIN the keypad types */
-#define VR_MAX_WORDS 3    /* old PIN, new PIN, confirmation */
-#define VR_LINE_MAX 1024  /* longest control line, newline excluded */
-#define VR_TEXT_MAX 127   /* longest text attribute, NUL excluded */
+#define VR_MAX_DIGITS 32 /* longest PIN the keypad types */
+#define VR_MAX_WORDS 3   /* old PIN, new PIN, confirmation */
+#define VR_LINE_MAX 1024 /* longest control line, newline excluded */
+#define VR_TEXT_MAX 127  /* longest text attribute, NUL excluded */
 #define VR_MAX_PIN_APDU (5 + 255 + 1)
 
 /* ------------------------------------------------------------ PIN pad */
@@ -26,16 +26,16 @@
  * acts on (PC/SC part 10; multi-byte fields little-endian). */
 typedef struct {
   int modify;
-  unsigned timeout;     /* bTimerOut, seconds; 0: the reader's default */
-  unsigned format;      /* bmFormatString */
-  unsigned block;       /* bmPINBlockString */
-  unsigned length_fmt;  /* bmPINLengthFormat */
-  unsigned offset_old;  /* bInsertionOffsetOld (modify), bytes */
-  unsigned offset_new;  /* bInsertionOffsetNew (modify), bytes */
-  unsigned max_digits;  /* wPINMaxExtraDigit, low byte */
-  unsigned min_digits;  /* wPINMaxExtraDigit, high byte */
-  unsigned confirm;     /* bConfirmPIN (modify): bit 0 confirm, bit 1 old */
-  unsigned validation;  /* bEntryValidationCondition, as corrected */
+  unsigned timeout;    /* bTimerOut, seconds; 0: the reader's default */
+  unsigned format;     /* bmFormatString */
+  unsigned block;      /* bmPINBlockString */
+  unsigned length_fmt; /* bmPINLengthFormat */
+  unsigned offset_old; /* bInsertionOffsetOld (modify), bytes */
+  unsigned offset_new; /* bInsertionOffsetNew (modify), bytes */
+  unsigned max_digits; /* wPINMaxExtraDigit, low byte */
+  unsigned min_digits; /* wPINMaxExtraDigit, high byte */
+  unsigned confirm;    /* bConfirmPIN (modify): bit 0 confirm, bit 1 old */
+  unsigned validation; /* bEntryValidationCondition, as corrected */
   const unsigned char *apdu; /* the template, inside the caller's input */
   size_t apdu_len;
 } vr_pin_request;
@@ -74,9 +74,9 @@ int vr_pin_build(const vr_pin_request *req, const char *const *words,
 enum { VR_TEXT, VR_NUMBER, VR_STATE };
 
 typedef struct {
-  const char *name;   /* without SCARD_ATTR_ */
-  unsigned long id;   /* class << 16 | tag */
-  int kind;           /* VR_TEXT, VR_NUMBER (4 bytes LE), VR_STATE (the
+  const char *name; /* without SCARD_ATTR_ */
+  unsigned long id; /* class << 16 | tag */
+  int kind;         /* VR_TEXT, VR_NUMBER (4 bytes LE), VR_STATE (the
                          card's: not settable) */
 } vr_attr_info;
 
