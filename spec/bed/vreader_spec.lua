@@ -24,6 +24,8 @@ end
 
 describe("the virtual reader", function()
   local card
+  setup(vr.start)
+  teardown(vr.stop)
   before_each(function() card = vr.attach(0) end)
   after_each(function() if card then card:close() end end)
 

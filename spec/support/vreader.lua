@@ -13,8 +13,12 @@ vr.control = os.getenv("ISCARD_VREADER_CONTROL")
 vr.device = os.getenv("ISCARD_VREADER_DEVICE") or ""
 vr.PORT = 36000
 
+-- The test bed's config with the virtual reader next to vpcd; its pcscd
+-- starts without it (spec/support/testbed).
+vr.conf = os.getenv("ISCARD_VREADER_CONF")
+
 --- True when the bed has the virtual reader (built by `make ifd`).
-vr.up = bed.up and vr.control ~= nil
+vr.up = bed.up and bed.private and vr.control ~= nil and vr.conf ~= nil
 
 --- Why a spec file of the virtual reader is pending.
 function vr.needed()
@@ -32,6 +36,21 @@ end
 function vr.cmd(line)
   local ok, err = vreader.control(vr.control, line)
   assert(ok, line .. ": " .. tostring(err))
+end
+
+--- Restarts pcscd with vpcd and the virtual reader (its two slots), and
+-- waits for the cards in both slots; for a spec file's setup, and after
+-- a test that unplugged a slot.
+function vr.start()
+  assert(bed.restart("TERM", false, { ISCARD_PCSCD_CONF = vr.conf }),
+         "pcscd did not come up with the virtual reader")
+  vr.inserted(0)
+  vr.inserted(1)
+end
+
+--- Puts the test bed's pcscd (vpcd alone) back; for a spec file's teardown.
+function vr.stop()
+  assert(bed.restart("TERM"), "the test bed's pcscd could not be restarted")
 end
 
 --- Waits until the card is in slot i (0-based) of the virtual reader.
@@ -92,9 +111,7 @@ function vr.farm_stop(farm)
     f:close()
   end
   os.execute("rm -rf " .. farm.dir)
-  assert(bed.restart("TERM"), "the test bed's pcscd could not be restarted")
-  vr.inserted(0)
-  vr.inserted(1)
+  vr.stop()
 end
 
 return vr
