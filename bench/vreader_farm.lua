@@ -5,7 +5,7 @@
 -- leaves as it found it.
 --   VREADER_BENCH_S: seconds each measurement lasts (default 5)
 local vr = require "support.vreader"
-local io_ = require "iscard.vcard_io"
+local io_ = require "iscard.core" -- the clock and the sleep
 assert(vr.up, "bench/vreader_farm.lua runs in the test bed (make bench-vreader)")
 
 local lua = os.getenv("LUA") or "lua5.4"

@@ -4,7 +4,7 @@
 -- "rate N" (APDUs a second over its own timed loop).
 --   lua vreader_rate.lua READER START_MS DUR_MS
 local iscard = require "iscard"
-local io_ = require "iscard.vcard_io"
+local io_ = require "iscard.core" -- the clock and the sleep
 local reader, start, dur = arg[1], tonumber(arg[2]), tonumber(arg[3])
 local card = assert(iscard.ISCard())
 assert(card:AttachByReader(reader))

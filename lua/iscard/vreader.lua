@@ -14,6 +14,7 @@
 -- with none it waits the structure's timeout and answers 6400.
 -- @module iscard.vreader
 
+local core = require "iscard.core" -- the clock
 local io_ = require "iscard.vcard_io"
 local util = require "iscard.util"
 
@@ -25,9 +26,9 @@ M.TIMEOUT_MS = 5000
 -- The driver's answer line, or nil, why.
 local function answer_line(conn, timeout_ms)
   local fd, got = conn:fileno(), ""
-  local deadline = io_.now() + timeout_ms
+  local deadline = core.now() + timeout_ms
   while not got:find("\n", 1, true) do
-    local left = deadline - io_.now()
+    local left = deadline - core.now()
     if left <= 0 then return nil, "no answer within " .. timeout_ms .. " ms" end
     local ok, err = io_.readable(fd, nil, math.ceil(left))
     if not ok and err ~= "interrupted" then return nil, err end

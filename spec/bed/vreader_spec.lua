@@ -135,7 +135,7 @@ describe("the virtual reader", function()
     it("takes an entry typed while it waits", function()
       local child = bed.spawn(([[
         local vreader = require "iscard.vreader"
-        require("iscard.vcard_io").sleep(300)
+        require("iscard.core").sleep(300)
         assert(vreader.keypad(%q, 0, "4321"))
         print("typed")
       ]]):format(vr.control))
@@ -302,7 +302,7 @@ describe("the virtual reader", function()
     it("`iscard vreader` sends one command: 0 for ok, 1 for error:, 2 for usage", function()
       assert.are.equal("rc=0\n", cli.run("vreader --control " .. vr.control .. " attr 0 MAX_CLK 5000"))
       assert.are.equal(5000, card:attr("MAX_CLK"))
-      assert.matches("iscard: vreader: no slot '7'.*rc=1\n$",
+      assert.matches("iscard vreader: no slot '7'.*rc=1\n$",
                      cli.run("vreader --control " .. vr.control .. " keypad 7 1234"))
       assert.matches("rc=2\n$", cli.run("vreader keypad 0 1234"))
       assert.matches("No such file.*rc=1\n$", cli.run("vreader -c /nonexistent/x unplug 0"))
