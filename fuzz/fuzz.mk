@@ -23,7 +23,7 @@
 .PHONY: fuzz fuzz-replay
 
 DEBS_fuzz        = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
-FUZZ_C_TARGETS   = vcard_frames core_glue
+FUZZ_C_TARGETS   = vcard_frames core_glue vreader_parsers
 FUZZ_LUA_TARGETS = apdu transaction swtext decoders
 FUZZ_TARGETS    ?= $(FUZZ_C_TARGETS) $(FUZZ_LUA_TARGETS)
 FUZZ_SECONDS    ?= 10

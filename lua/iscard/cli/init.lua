@@ -25,7 +25,7 @@ local EXIT = common.EXIT
 local M = {}
 
 --- The commands, in the order of `iscard --help`.
-M.COMMANDS = { "readers", "send", "info", "script", "atr", "monitor", "wait", "vcard", "help" }
+M.COMMANDS = { "readers", "send", "info", "script", "atr", "monitor", "wait", "vcard", "vreader", "help" }
 
 M.PROG = "iscard"
 
