@@ -12,8 +12,9 @@
 --                 returns an exit status (common.EXIT) or fails through
 --                 common.fail / common.must / common.usage
 --   2. its name in COMMANDS below (the order of `iscard --help`).
--- The rockspec, config.ld and `make install` pick the file up by its
--- directory (the rockspec and config.ld list it: add it there too).
+-- `make install` picks the file up by its directory; the rockspec and
+-- config.ld list every module, so it gets its line in both (make lint
+-- checks the lists). Its bad input goes into spec/unit/cli_commands_spec.lua.
 -- @module iscard.cli
 -- @local
 
