@@ -7,6 +7,9 @@
 -- `-- luacheck: compat`. The benchmarks are Lua 5.4 tools.
 std = "min"
 files["spec"] = { std = "min+busted" }
+-- spec/children/: programs the specs start in another process, plain Lua
+-- (no busted there).
+files["spec/children"] = { std = "min" }
 -- bench/bench.lua keeps its report formats and command lines on one line
 -- each, so the line length is not checked there.
 files["bench"] = { std = "lua54", max_line_length = false }

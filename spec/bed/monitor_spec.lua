@@ -330,14 +330,7 @@ end)
 
 describe("Ctrl-C", function()
   it("stops a script blocked in events() with 'interrupted!'", function()
-    local p = bed.spawn([[
-      local iscard = require "iscard"
-      local f = io.open("/proc/self/stat"); local pid = f:read("*a"):match("^(%d+)"); f:close()
-      local mon = iscard.monitor({ initial = false })
-      io.stdout:write("pid=", pid, "\n"); io.stdout:flush()
-      for _ in mon:events(-1) do end
-      print("events ended")
-    ]])
+    local p = bed.spawn("spec/children/monitor_until_interrupted.lua")
     p.await("pid=%d+")
     local pid = p.output():match("pid=(%d+)")
     bed.sleep(0.3) -- let it get into the wait (an earlier signal ends it the same way)
