@@ -870,8 +870,7 @@ static int m_transmit(lua_State *L) {
     default: pci = SCARD_PCI_RAW; break;
   }
   buf = take_rbuf(L, c);
-  rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, buf,
-                     &rlen);
+  rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, buf, &rlen);
   if (rv != SCARD_S_SUCCESS) {
     give_rbuf(c, buf);
     return pcsc_fail(L, rv, "Transaction: SCardTransmit");

@@ -6,6 +6,28 @@
 -- layer between two exchanges of one Transaction.
 local pest = {}
 
+local jit = rawget(_G, "jit")
+local v = jit and "luajit" or _VERSION:match("%d+%.%d+")
+
+-- How each Lua is made eager, with legal settings: a new cycle as soon as
+-- one ends (pause 100) and a step multiplier that makes a step do a whole
+-- cycle's work -- on 5.3 and 5.4 a step's work is its debt times the
+-- multiplier, so the finalizer leaves garbage of some weight (`weight`
+-- bytes) as debt; 5.4 keeps the multiplier in a byte (/4), at most 1023,
+-- and steps every 2^stepsize bytes.  `step`: collectgarbage("step") in the
+-- finalizer (a no-op from 5.4.4 on). On 5.1 neither a step nor weight
+-- inside a finalizer: either lets the next finalizer run inside this one,
+-- and so on until the C stack overflows (the interpreter crashes, with
+-- plain Lua code).
+local settings = {
+  ["5.1"] = { stepmul = 1000000, weight = 0, step = false },
+  luajit = { stepmul = 1000000, weight = 0, step = true },
+  ["5.2"] = { stepmul = 1000000, weight = 16384, step = true },
+  ["5.3"] = { stepmul = 1000, weight = 16384, step = true },
+  ["5.4"] = { stepmul = 1000, weight = 16384, step = true },
+}
+local eager = settings[v] or settings["5.4"]
+
 -- A garbage object whose finalizer calls fin. Lua 5.1 and LuaJIT run __gc
 -- only for userdata: a proxy there.
 local function garbage(fin)
@@ -21,30 +43,24 @@ pest.garbage = garbage
 --- Starts a pest: `action()` runs in each finalizer (errors are caught and
 -- kept in `p.errors`: an error in __gc would reach the allocation that ran
 -- it on 5.1-5.3). Returns p with `p.runs` (how many times it ran) and
--- `p:stop()`.
+-- `p.stop()`.
 function pest.start(action)
-  local p = { runs = 0, errors = {}, on = true, weight = 16384 }
+  local p = { runs = 0, errors = {}, on = true }
   local function fin()
     if not p.on then return end
     p.runs = p.runs + 1
-    p.depth = (p.depth or 0) + 1
-    if p.depth > 30 then io.stderr:write(debug.traceback("DEEP"), "\n"); os.exit(3) end
     local ok, err = pcall(action)
     if not ok and #p.errors < 5 then p.errors[#p.errors + 1] = tostring(err) end
-    -- (a no-op inside a finalizer from Lua 5.4.4 on; elsewhere it drives
-    -- the next cycle on from here -- once: on 5.1 the step can finalize
-    -- the next pest, whose step would finalize the next...)
-    if not p.stepping then
+    -- once: the step can finalize the next pest, whose step would...
+    if eager.step and not p.stepping then
       p.stepping = true
       collectgarbage("step")
       p.stepping = false
     end
-    -- Garbage of some weight: the collector's debt, which the next
-    -- allocation of the code under test pays with a whole cycle's work, so
-    -- that this finalizer runs again there, and so on.
-    p.junk = string.rep("\0", p.weight)
+    -- the debt the next allocation of the code under test pays with a
+    -- whole cycle, so that this finalizer runs again there, and so on
+    if eager.weight > 0 then p.junk = string.rep("\0", eager.weight) end
     garbage(fin)
-    p.depth = p.depth - 1
   end
   -- The first one is made on a stack of its own: left in a dead slot of
   -- the caller's stack, which the collector marks up to its top, it could
@@ -57,15 +73,10 @@ end
 
 local saved
 
---- The collector at its most eager, legal settings: a new cycle as soon as
--- one ends, each step doing a whole cycle's work (with the finalizer's
--- garbage as debt), a step after every 2 bytes allocated on 5.4 (its
--- stepsize; 5.1-5.3 and LuaJIT step every KB or so).
+--- The collector at its most eager (see `settings`).
 function pest.aggressive()
-  -- (5.4 keeps the multiplier in a byte, /4: at most 1023 there; 5.1-5.3
-  -- and LuaJIT bound a step's work by it, and so end a whole cycle in one)
-  saved = { collectgarbage("setpause", 100), collectgarbage("setstepmul", _VERSION == "Lua 5.4" and 1000 or 1000000) }
-  if _VERSION == "Lua 5.4" then collectgarbage("incremental", 100, 1000, 1) end
+  saved = { collectgarbage("setpause", 100), collectgarbage("setstepmul", eager.stepmul) }
+  if v == "5.4" then collectgarbage("incremental", 100, eager.stepmul, 1) end
   -- The pause applies from the end of a cycle on: end one now (until then
   -- the debt the last cycle left under the old pause holds).
   collectgarbage()
@@ -76,7 +87,7 @@ function pest.relax()
   if not saved then return end
   collectgarbage("setpause", saved[1])
   collectgarbage("setstepmul", saved[2])
-  if _VERSION == "Lua 5.4" then collectgarbage("incremental", saved[1], saved[2], 13) end
+  if v == "5.4" then collectgarbage("incremental", saved[1], saved[2], 13) end
   saved = nil
   collectgarbage()
 end
