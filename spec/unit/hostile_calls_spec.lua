@@ -37,7 +37,8 @@ describe("iscard.error_class", function()
     SCARD_W_RESET_CARD = "card_reset", SCARD_E_SHARING_VIOLATION = "sharing",
     SCARD_E_TIMEOUT = "timeout", SCARD_E_CANCELLED = "cancelled",
     ISCARD_E_MALFORMED_RESPONSE = "malformed_response", SCARD_E_INVALID_VALUE = "invalid",
-    SCARD_E_INVALID_HANDLE = "invalid", SCARD_E_NOT_TRANSACTED = "exchange_failed", SCARD_W_WRONG_CHV = "other", ISCARD_E_CARD_STATUS = "other",
+    SCARD_E_INVALID_HANDLE = "invalid", SCARD_E_NOT_TRANSACTED = "exchange_failed",
+    SCARD_W_WRONG_CHV = "other", ISCARD_E_CARD_STATUS = "other",
   }
 
   it("maps the codes a program meets to their class, by code or by name", function()
