@@ -341,27 +341,53 @@ local function take(self)
   return q
 end
 
--- The one wait behind poll and events.
-local function wait(self, timeout_ms)
+-- Lets go of the monitor's context (once).
+local function release(self)
+  local ctx = self._ctx
+  self._ctx = nil
+  -- (from __gc, the ISCard may have been finalized first: still harmless)
+  if ctx then pcall(ctx.close, ctx) end
+end
+
+-- The slices of one wait. A close made meanwhile (from a hook, a
+-- finalizer) ends it after the step it interrupted, which still had the
+-- context: what was gathered is returned, no context is opened again.
+local function slices(self, timeout_ms)
   if #self._queue > 0 then timeout_ms = 0 end
   local deadline = M.deadline(timeout_ms)
-  while true do
+  while not self._closed do
     if self._cancelled then
       self._cancelled = false
       return take(self)
     end
     local ok, msg, code = step(self, M.slice(deadline))
+    if self._closed then break end
     if not ok then return nil, msg, code end
     if #self._queue > 0 or (deadline and now() >= deadline) then
       return take(self)
     end
   end
+  return take(self)
+end
+
+-- The one wait behind poll and events. While it runs, close only marks
+-- the monitor closed; the context goes when the wait ends, also when a
+-- hook's error (Ctrl-C) ends it.
+local function wait(self, timeout_ms)
+  local outer = self._waiting
+  self._waiting = true
+  local ok, got, msg, code = pcall(slices, self, timeout_ms)
+  self._waiting = outer
+  if self._closed and not outer then release(self) end
+  if not ok then error(got, 0) end
+  return got, msg, code
 end
 
 -- LuaJIT checks hooks only in interpreted code, and the interpreter's
 -- Ctrl-C is a hook (so is any host's way to run Lua code in a wait): keep
 -- the waiting loop out of the JIT.
 local nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
+nojit(slices)
 nojit(wait)
 
 -- The readers `wait_any` waits on: every reader, with the state seen
@@ -501,15 +527,15 @@ function methods.cancel(self)
 end
 
 --- Releases the monitor's context, once; never raises. `__gc` and `__close`
--- do the same.
+-- do the same. Made during the monitor's own `poll` or `events` (from a
+-- hook or a finalizer), it ends that wait at once: `poll` returns what was
+-- gathered (usually an empty list), the iterator ends, and the context is
+-- released as the wait returns.
 -- @function close
 function methods.close(self)
   if getmetatable(self) ~= Monitor or self._closed then return end
   self._closed = true
-  local ctx = self._ctx
-  self._ctx = nil
-  -- (from __gc, the ISCard may have been finalized first: still harmless)
-  if ctx then pcall(ctx.close, ctx) end
+  if not self._waiting then release(self) end
 end
 
 -- Members: the methods and `Context`; the fields of the object's own
@@ -577,7 +603,7 @@ function M.new(opts)
   -- also on 5.1 and LuaJIT, where a table's __gc never runs.)
   local self = setmetatable({
     _known = {}, _queue = {}, _only = only, _pnp = true, _pnp_event = RS.UNAWARE,
-    _lost = false, _cancelled = false, _closed = false,
+    _lost = false, _cancelled = false, _closed = false, _waiting = false,
   }, Monitor)
   local ctx = core.ISCard()
   if not ctx then

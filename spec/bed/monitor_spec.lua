@@ -228,6 +228,42 @@ describe("iscard.monitor", function()
     mon:close()
   end)
 
+  -- Closes mon from a hook at the first call of the wait's status_change
+  -- (the wait has begun, the context is in use), counting the contexts
+  -- opened from then on; runs f(mon) and gives its results and the count.
+  local function closed_in_wait(f)
+    local mon = iscard.monitor({ initial = false })
+    local status_change, new_ctx, opened, fired = core.status_change, core.ISCard, 0, false
+    core.ISCard = function(...) opened = opened + 1; return new_ctx(...) end
+    debug.sethook(function()
+      if not fired and debug.getinfo(2, "f").func == status_change then fired = true; mon:close() end
+    end, "c")
+    local ok, a = pcall(f, mon)
+    debug.sethook()
+    core.ISCard = new_ctx
+    assert.is_true(ok, a)
+    assert.is_true(fired)
+    assert.are.equal(0, mon.Context)
+    assert.matches("closed", tostring(mon))
+    return a, opened
+  end
+
+  it("close during its own poll(-1) ends the wait at once, opening no context", function()
+    local list, opened = closed_in_wait(function(mon) return mon:poll(-1) end)
+    assert.are.same({}, list)
+    assert.are.equal(0, opened)
+  end)
+
+  it("close during events() ends the iterator, opening no context", function()
+    local n, opened = closed_in_wait(function(mon)
+      local seen = 0
+      for _ in mon:events(-1) do seen = seen + 1 end
+      return seen
+    end)
+    assert.are.equal(0, n)
+    assert.are.equal(0, opened)
+  end)
+
   it("cancel after a wait is kept for the next one", function()
     local mon = iscard.monitor({ initial = false })
     assert.are.same({}, mon:poll(100))
