@@ -414,10 +414,18 @@ local function any_done(entries, n, present)
   return not present or nil
 end
 
+-- The failure of an iscard.wait whose context was closed under it (by a
+-- hook or a finalizer that reached it): the wait ends at once, as a
+-- cancel would end it, and opens no other context.
+local function closed_wait()
+  return nil, "SCARD_E_CANCELLED: iscard.wait: its context was closed during the wait", E.SCARD_E_CANCELLED
+end
+
 -- iscard.wait(nil, ...): any reader, also one that appears while waiting.
 local function wait_any(ctx, present, deadline)
   local seen = {}
   while true do
+    if ctx.Context == 0 then return closed_wait() end
     local entries, n, code = any_entries(ctx, seen)
     if not entries then return nil, n, code end
     local r, msg
@@ -436,8 +444,34 @@ local function wait_any(ctx, present, deadline)
 end
 nojit(wait_any)
 
+-- iscard.wait(reader, ...): one reader.
+local function wait_one(ctx, reader, present, deadline)
+  local want = present and RS.PRESENT or RS.EMPTY
+  local entry = { reader = reader, current = RS.UNAWARE }
+  while true do
+    if ctx.Context == 0 then return closed_wait() end
+    -- (through ccall: the C function checks the name's length)
+    local r, emsg, ecode = util.ccall("iscard.wait", core.status_change, ctx, M.slice(deadline), { entry })
+    if r then
+      if has(entry.event, RS.UNKNOWN) then
+        return nil, "SCARD_E_UNKNOWN_READER: no reader of that name is known ('" .. reader .. "')",
+          E.SCARD_E_UNKNOWN_READER
+      end
+      if has(entry.event, want) then return true, present and reader or nil end
+      entry.current = echo(entry.event)
+    elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
+      return nil, emsg, ecode
+    end
+  end
+end
+nojit(wait_one)
+
 --- `iscard.wait(reader [, present [, timeout_ms]])`, documented in
 -- iscard: one reader (nil: any), one context of its own, the same slices.
+-- A close of that context during the wait (a hook or a finalizer that
+-- reached it) ends the wait at once with SCARD_E_CANCELLED, wherever the
+-- close came: between two slices, or just before a PC/SC call, which then
+-- raises for the closed context.
 -- @local
 function M.wait(reader, present, timeout_ms)
   if reader ~= nil and type(reader) ~= "string" then
@@ -448,33 +482,14 @@ function M.wait(reader, present, timeout_ms)
   local deadline = M.deadline(timeout_ms)
   local ctx, msg, code = core.ISCard()
   if not ctx then return nil, msg, code end
-  if reader == nil then
-    local ok, found, ecode = wait_any(ctx, present, deadline)
-    ctx:close()
-    return ok, found, ecode
-  end
-  local want = present and RS.PRESENT or RS.EMPTY
-  local entry = { reader = reader, current = RS.UNAWARE }
-  local ok, emsg, ecode
-  while true do
-    local r
-    -- (through ccall: the C function checks the name's length)
-    r, emsg, ecode = util.ccall("iscard.wait", core.status_change, ctx, M.slice(deadline), { entry })
-    if r then
-      if has(entry.event, RS.UNKNOWN) then
-        emsg, ecode = "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
-          .. reader .. "')", E.SCARD_E_UNKNOWN_READER
-        break
-      end
-      if has(entry.event, want) then ok = true; break end
-      entry.current = echo(entry.event)
-    elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
-      break
-    end
-  end
+  local ok, a, b, c
+  if reader == nil then ok, a, b, c = pcall(wait_any, ctx, present, deadline)
+  else ok, a, b, c = pcall(wait_one, ctx, reader, present, deadline) end
+  local closed = ctx.Context == 0
   ctx:close()
-  if ok then return true, present and reader or nil end
-  return nil, emsg, ecode
+  if closed then return closed_wait() end
+  if not ok then error(a, 0) end
+  return a, b, c
 end
 nojit(M.wait)
 

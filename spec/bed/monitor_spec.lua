@@ -342,6 +342,34 @@ describe("iscard.wait and iscard.cancel", function()
     assert.is_true(reader == R1 or reader == R2, tostring(reader))
   end)
 
+  -- A hook closes the wait's own context at the first status_change (the
+  -- wait has begun); the wait must end with SCARD_E_CANCELLED, opening no
+  -- other context, instead of waiting for ever or raising.
+  for _, reader in ipairs { R1, false } do
+    it("wait(" .. (reader and "reader" or "nil") .. ", -1) whose context is closed under it ends at once", function()
+      local status_change, new_ctx, made, opened, fired = core.status_change, core.ISCard, nil, 0, false
+      core.ISCard = function(...)
+        opened = opened + 1
+        made = new_ctx(...)
+        return made
+      end
+      debug.sethook(function()
+        if not fired and made and debug.getinfo(2, "f").func == status_change then fired = true; made:close() end
+      end, "c")
+      -- waits for what does not come: the card out of a reader that has one
+      local ok, a, b, c = pcall(iscard.wait, reader or nil, false, -1)
+      debug.sethook()
+      core.ISCard = new_ctx
+      assert.is_true(ok, a)
+      assert.is_true(fired)
+      assert.is_nil(a)
+      assert.matches("^SCARD_E_CANCELLED: iscard.wait: its context was closed", b)
+      assert.are.equal(iscard.errors.SCARD_E_CANCELLED, c)
+      assert.are.equal("cancelled", iscard.error_class(c))
+      assert.are.equal(1, opened) -- its own, none after the close
+    end)
+  end
+
   it("cancel on an ISCard's context is SCardCancel (a no-op with no wait running)", function()
     local card = assert(iscard.ISCard())
     assert.is_true(iscard.cancel(card))
