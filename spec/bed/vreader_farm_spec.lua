@@ -16,19 +16,7 @@ describe("a farm of 16 virtual reader slots", function()
       assert.are.equal(16, #names)
       local children = {}
       for i = 0, 15 do
-        children[i] = bed.spawn(([[
-          local iscard = require "iscard"
-          local card = assert(iscard.ISCard())
-          assert(card:AttachByReader(%q))
-          assert(card:transmit("\128\5\0\0")) -- empties the journal of earlier specs
-          for n = 1, 5 do
-            assert(assert(card:transmit("\128\4\0\2")) == "\144\0") -- a 20 ms card
-            local tag = ("slot %d #" .. n)
-            assert(card:transmit("\128\1\0\0" .. string.char(#tag) .. tag))
-          end
-          local j = assert(card:transmit("\128\5\0\0"))
-          print(j:sub(1, -3))
-        ]]):format(vr.reader(i), i))
+        children[i] = bed.spawn("spec/children/farm_slot.lua", { vr.reader(i), i })
       end
       for i = 0, 15 do
         assert.are.equal(("slot %d #1,slot %d #2,slot %d #3,slot %d #4,slot %d #5\n")

@@ -133,12 +133,7 @@ describe("the virtual reader", function()
     end)
 
     it("takes an entry typed while it waits", function()
-      local child = bed.spawn(([[
-        local vreader = require "iscard.vreader"
-        require("iscard.core").sleep(300)
-        assert(vreader.keypad(%q, 0, "4321"))
-        print("typed")
-      ]]):format(vr.control))
+      local child = bed.spawn("spec/children/type_pin_later.lua", { vr.control })
       local reply = card:verify_pin(verify({ format_string = 0x82, pin_block_string = 0x04,
         min_digits = 4, max_digits = 4, timeout = 20 }, "00 20 00 81 04 FFFFFFFF"))
       assert.matches("typed", child.wait())

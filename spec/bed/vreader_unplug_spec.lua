@@ -55,17 +55,7 @@ describe("a virtual reader unplugged", function()
 
   it("ends a PIN entry waiting for the keypad with a reader_gone error", function()
     local card = vr.attach(1)
-    local child = bed.spawn(([[
-      local iscard = require "iscard"
-      local card = assert(iscard.ISCard())
-      assert(card:AttachByReader(%q))
-      print("attached")
-      io.stdout:flush()
-      local r, msg, code = card:verify_pin({ timeout = 30, format_string = 0x82,
-        pin_block_string = 0x04, min_digits = 4, max_digits = 4,
-        apdu = "\0\32\0\129\4\255\255\255\255" })
-      print("result", tostring(r), iscard.error_class(code), msg)
-    ]]):format(vr.readers[2]))
+    local child = bed.spawn("spec/children/pin_entry_until_unplug.lua", { vr.readers[2] })
     -- whether its verify waits for the keypad already or starts after the
     -- unplug, it ends with the same error
     child.await("attached")
