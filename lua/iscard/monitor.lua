@@ -561,8 +561,8 @@ Monitor.__index = function(self, k)
     local ctx = rawget(self, "_ctx")
     return ctx and ctx.Context or 0
   end
-  local m = methods[k]
-  if m ~= nil then return m end
+  local member = methods[k]
+  if member ~= nil then return member end
   if type(k) == "string" and k:sub(1, 1) == "_" then return nil end
   misuse("iscard.monitor has no member '%s'", tostring(k))
 end
