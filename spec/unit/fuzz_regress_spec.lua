@@ -3,7 +3,7 @@
 -- the Lua harnesses (fuzz/harness/<name>.lua) here, on every Lua version;
 -- the C targets through their replay builds (build/fuzz-replay/<name>,
 -- `make fuzz-replay`, which `make test` runs first).
-local LUA_TARGETS = { "apdu", "transaction", "swtext", "decoders" }
+local LUA_TARGETS = { "apdu", "transaction", "swtext", "decoders", "cli" }
 local C_TARGETS = { "vcard_frames", "core_glue", "vreader_parsers" }
 
 local function inputs(target)
