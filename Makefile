@@ -183,5 +183,3 @@ clean:
 	-rmdir iscard 2>/dev/null
 
 include fuzz/fuzz.mk tools/tools.mk bench/bench.mk
-# make ifd: the virtual reader driver (src/ifd/ifd.mk)
-include src/ifd/ifd.mk

@@ -23,8 +23,8 @@
 .PHONY: fuzz fuzz-replay
 
 DEBS_fuzz        = clang-14 libclang-rt-14-dev liblua5.4-dev libpcsclite-dev pkg-config
-FUZZ_C_TARGETS   = vcard_frames core_glue vreader_parsers
-FUZZ_LUA_TARGETS = apdu transaction swtext decoders cli
+FUZZ_C_TARGETS   = vcard_frames core_glue
+FUZZ_LUA_TARGETS = apdu transaction swtext decoders
 FUZZ_TARGETS    ?= $(FUZZ_C_TARGETS) $(FUZZ_LUA_TARGETS)
 FUZZ_SECONDS    ?= 10
 FUZZ_RUNS       ?= -1

@@ -107,8 +107,7 @@ typedef struct ISCard {
   DWORD active;     /* PC/SC active protocol */
   char reader[ISCARD_MAX_READERNAME + 1];
   /* One reply buffer per object, so Transaction allocates nothing but the
-   * Lua string of the reply.  rbuf_busy: an exchange holds it (take_rbuf). */
-  int rbuf_busy;
+   * Lua string of the reply. */
   BYTE rbuf[MAX_BUFFER_SIZE_EXTENDED];
 } ISCard;
 
@@ -315,32 +314,6 @@ static ISCard *check_attached(lua_State *L, const char *member) {
   return c;
 }
 
-/* The buffer for one exchange's reply.  Pushing the reply (a Lua string)
- * may run a collection step and so any finalizer, and a finalizer may make
- * an exchange on this same object: Lua 5.1 and LuaJIT even collect before
- * they copy the bytes.  So an exchange holds c->rbuf from its PC/SC call
- * until its reply is pushed, and one that finds it held (it runs inside
- * such a push) gets a buffer of its own, a userdata on its stack.  After a
- * memory error in the push, the buffer stays held: later exchanges are
- * slower (a userdata each), never wrong. */
-static BYTE *take_rbuf(lua_State *L, ISCard *c) {
-  if (!c->rbuf_busy) {
-    c->rbuf_busy = 1;
-    return c->rbuf;
-  }
-  return (BYTE *)lua_newuserdatauv(L, sizeof c->rbuf, 0);
-}
-
-static void give_rbuf(ISCard *c, const BYTE *buf) {
-  if (buf == c->rbuf) c->rbuf_busy = 0;
-}
-
-/* Pushes the len bytes of buf, an exchange's reply, and lets go of buf. */
-static void push_reply(lua_State *L, ISCard *c, const BYTE *buf, DWORD len) {
-  lua_pushlstring(L, (const char *)buf, len);
-  give_rbuf(c, buf);
-}
-
 static void forget_card(ISCard *c) {
   c->attached = 0;
   c->borrowed = 0;
@@ -431,7 +404,6 @@ static void set_lock(lua_State *L, ISCard *c, int obj_index) {
 static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
                             SCARDHANDLE h, const char *where) {
   const ISCard *holder;
-  char name[ISCARD_MAX_READERNAME + 1];
   if (*c->locks == 0) return 0; /* no lock recorded at all */
   push_locks(L);
   lua_getfield(L, -1, reader);
@@ -441,13 +413,10 @@ static int locked_elsewhere(lua_State *L, const ISCard *c, const char *reader,
       !holder->locked || strcmp(holder->reader, reader) != 0 ||
       (h != 0 && holder->card == h))
     return 0;
-  /* a copy: the push may run a finalizer that detaches c (reader may be
-   * c->reader) */
-  (void)snprintf(name, sizeof name, "%s", reader);
   lua_pushfstring(L,
                   "%s: the card in '%s' is locked by another ISCard of "
                   "this Lua state, and pcscd would wait for ever",
-                  where, name);
+                  where, reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -474,7 +443,6 @@ static void note_attached(lua_State *L, int obj_index) {
 static int connected_elsewhere(lua_State *L, const ISCard *c,
                                const char *where) {
   const ISCard *other = NULL;
-  char name[ISCARD_MAX_READERNAME + 1];
   push_weak(L, ISCARD_ATTACHED_KEY, "k");
   lua_pushnil(L);
   while (other == NULL && lua_next(L, -2) != 0) {
@@ -487,11 +455,10 @@ static int connected_elsewhere(lua_State *L, const ISCard *c,
   if (other != NULL) lua_pop(L, 1); /* the key lua_next left */
   lua_pop(L, 1);
   if (other == NULL) return 0;
-  memcpy(name, c->reader, sizeof name); /* as in locked_elsewhere */
   lua_pushfstring(L,
                   "%s: another ISCard of this Lua state is attached to "
                   "'%s', and pcscd would wait for ever",
-                  where, name);
+                  where, c->reader);
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
@@ -556,7 +523,6 @@ static int l_new(lua_State *L) {
   c->has_ctx = 0;
   forget_card(c);
   c->lock_counted = 0;
-  c->rbuf_busy = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, ISCARD_LOCK_COUNT_KEY);
   c->locks = (int *)lua_touserdata(L, -1); /* made by luaopen, kept there */
   lua_pop(L, 1);
@@ -851,8 +817,6 @@ static int m_transmit(lua_State *L) {
   const char *apdu = lua_tolstring(L, 2, &len);
   const SCARD_IO_REQUEST *pci;
   DWORD rlen = (DWORD)sizeof c->rbuf;
-  BYTE *buf;
-  lua_Integer sw;
   LONG rv;
   int n;
   if (apdu == NULL) apdu = luaL_checklstring(L, 2, &len); /* raises */
@@ -869,19 +833,15 @@ static int m_transmit(lua_State *L) {
     case SCARD_PROTOCOL_T1: pci = SCARD_PCI_T1; break;
     default: pci = SCARD_PCI_RAW; break;
   }
-  buf = take_rbuf(L, c);
-  rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, buf, &rlen);
-  if (rv != SCARD_S_SUCCESS) {
-    give_rbuf(c, buf);
+  rv = SCardTransmit(c->card, pci, (LPCBYTE)apdu, (DWORD)len, NULL, c->rbuf,
+                     &rlen);
+  if (rv != SCARD_S_SUCCESS)
     return pcsc_fail(L, rv, "Transaction: SCardTransmit");
-  }
   if (rlen > (DWORD)sizeof c->rbuf) rlen = (DWORD)sizeof c->rbuf;
-  /* the status word too: Transaction needs it, and C reads it for less;
-   * read before the push, which may run Lua (take_rbuf) */
-  sw = rlen < 2 ? -1 : (lua_Integer)buf[rlen - 2] * 256 + buf[rlen - 1];
-  push_reply(L, c, buf, rlen);
-  if (sw < 0) return 1;
-  lua_pushinteger(L, sw);
+  lua_pushlstring(L, (const char *)c->rbuf, rlen);
+  if (rlen < 2) return 1;
+  /* the status word too: Transaction needs it, and C reads it for less */
+  lua_pushinteger(L, (lua_Integer)c->rbuf[rlen - 2] * 256 + c->rbuf[rlen - 1]);
   return 2;
 }
 
@@ -904,18 +864,14 @@ static int m_gc(lua_State *L) {
 
 static int m_tostring(lua_State *L) {
   ISCard *c = to_card(L);
-  char name[ISCARD_MAX_READERNAME + 1];
   if (!c->has_ctx)
     lua_pushstring(L, ISCARD_MT " (closed)");
   else if (!c->attached)
     lua_pushstring(L, ISCARD_MT " (detached)");
-  else {
-    /* a copy: the push may run a finalizer that detaches this very card */
-    memcpy(name, c->reader, sizeof name);
+  else
     lua_pushfstring(L, ISCARD_MT " (%s: %s%s)",
-                    c->borrowed ? "attached by handle" : "attached", name,
+                    c->borrowed ? "attached by handle" : "attached", c->reader,
                     c->locked ? ", locked" : "");
-  }
   return 1;
 }
 
@@ -1032,14 +988,10 @@ static int g_context(lua_State *L) {
  */
 static int g_reader(lua_State *L) {
   ISCard *c = check_open(L, "reader");
-  char name[ISCARD_MAX_READERNAME + 1];
-  if (!c->attached) {
+  if (c->attached)
+    lua_pushstring(L, c->reader);
+  else
     lua_pushnil(L);
-    return 1;
-  }
-  /* a copy: the push may run a finalizer that detaches this very card */
-  memcpy(name, c->reader, sizeof name);
-  lua_pushstring(L, name);
   return 1;
 }
 
@@ -1178,24 +1130,21 @@ static int m_control(lua_State *L) {
           : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0,
                                          MAX_BUFFER_SIZE_EXTENDED);
   DWORD got = 0;
-  BYTE *buf;
   LONG rv;
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3,
                          lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
                                          (int)MAX_BUFFER_SIZE_EXTENDED));
-  buf = take_rbuf(L, c);
-  rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, buf,
+  rv = SCardControl(c->card, (DWORD)code, (LPCVOID)in, (DWORD)len, c->rbuf,
                     (DWORD)max, &got);
   if (rv != SCARD_S_SUCCESS) {
-    give_rbuf(c, buf);
     char hex[16];
     (void)snprintf(hex, sizeof hex, "%08lX", code);
     lua_pushfstring(L, "control 0x%s: SCardControl", hex);
     return pcsc_fail(L, rv, lua_tostring(L, -1));
   }
   if (got > (DWORD)max) got = (DWORD)max;
-  push_reply(L, c, buf, got);
+  lua_pushlstring(L, (const char *)c->rbuf, got);
   return 1;
 }
 
@@ -1220,17 +1169,13 @@ static int m_attr_raw(lua_State *L) {
   ISCard *c = check_attached(L, "attr_raw");
   unsigned long id = check_u32(L, 2, "attribute id");
   DWORD len = ISCARD_ATTR_FIRST;
-  BYTE *buf = take_rbuf(L, c);
-  LONG rv = SCardGetAttrib(c->card, (DWORD)id, buf, &len);
+  LONG rv = SCardGetAttrib(c->card, (DWORD)id, c->rbuf, &len);
   if (rv == SCARD_E_INSUFFICIENT_BUFFER && len > ISCARD_ATTR_FIRST &&
       len <= (DWORD)sizeof c->rbuf)
-    rv = SCardGetAttrib(c->card, (DWORD)id, buf, &len);
-  if (rv != SCARD_S_SUCCESS) {
-    give_rbuf(c, buf);
-    return attr_fail(L, rv, id, "SCardGetAttrib");
-  }
+    rv = SCardGetAttrib(c->card, (DWORD)id, c->rbuf, &len);
+  if (rv != SCARD_S_SUCCESS) return attr_fail(L, rv, id, "SCardGetAttrib");
   if (len > (DWORD)sizeof c->rbuf) len = (DWORD)sizeof c->rbuf;
-  push_reply(L, c, buf, len);
+  lua_pushlstring(L, (const char *)c->rbuf, len);
   return 1;
 }
 
@@ -1601,12 +1546,6 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
     int *count = (int *)lua_newuserdatauv(L, sizeof *count, 0);
     *count = 0;
     lua_setfield(L, LUA_REGISTRYINDEX, ISCARD_LOCK_COUNT_KEY);
-    /* The registry tables of the guards made now, so that the calls that
-     * use them never allocate (which could run a finalizer) between their
-     * PC/SC call and their return. */
-    push_locks(L);
-    push_weak(L, ISCARD_ATTACHED_KEY, "k");
-    lua_pop(L, 2);
     lua_newtable(L);
     set_with_mt(L, methods);
     lua_setfield(L, -2, "methods");

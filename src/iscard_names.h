@@ -33,7 +33,7 @@
   E(SCARD_F_COMM_ERROR,             0x80100013, "internal communication error with the resource manager") \
   E(SCARD_F_UNKNOWN_ERROR,          0x80100014, "internal error of unknown cause") \
   E(SCARD_E_INVALID_ATR,            0x80100015, "the ATR is not valid") \
-  E(SCARD_E_NOT_TRANSACTED,         0x80100016, "the exchange with the card failed (also right after a removal)") \
+  E(SCARD_E_NOT_TRANSACTED,         0x80100016, "no lock (transaction) is held on the card") \
   E(SCARD_E_READER_UNAVAILABLE,     0x80100017, "the reader is not available (unplugged?)") \
   E(SCARD_P_SHUTDOWN,               0x80100018, "the operation was aborted by a shutdown") \
   E(SCARD_E_PCI_TOO_SMALL,          0x80100019, "the PCI receive buffer is too small") \

@@ -8,8 +8,6 @@
  * Lua API (see lua/iscard/vcard.lua for the emulator built on it):
  *   vcard_io.connect(host, port)  -> conn | nil, msg, errno
  *   vcard_io.listen(host, port)   -> listener | nil, msg, errno  (tests, fake vpcd)
- *   vcard_io.connect_unix(path)   -> conn | nil, msg, errno  (a Unix stream
- *                                    socket: the virtual reader's control)
  *   vcard_io.readable(fd_a [, fd_b [, timeout_ms]]) -> 1 | 2 | nil, "timeout" ...
  *   vcard_io.read(fd, max)        -> bytes ("" at end of file) | nil, msg ...
  *   conn:recv([timeout_ms])       -> payload | nil, "timeout" | nil, "closed"
@@ -56,7 +54,6 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,33 +245,6 @@ static int l_connect(lua_State *L) {
   n = open_socket(L, host, port, 0, &fd);
   if (n) return n;
   new_conn(L, fd);
-  return 1;
-}
-
-/** connect_unix(path) -> conn | nil, msg, errno.  Lines, not frames, go
- * over it: conn:sendraw, then readable() and read() on conn:fileno(). */
-static int l_connect_unix(lua_State *L) {
-  size_t n;
-  const char *path = luaL_checklstring(L, 1, &n);
-  struct sockaddr_un a;
-  int fd, r;
-  luaL_argcheck(L, n > 0 && n < sizeof a.sun_path && strlen(path) == n, 1,
-                "a socket path of 1..107 bytes");
-  memset(&a, 0, sizeof a);
-  a.sun_family = AF_UNIX;
-  memcpy(a.sun_path, path, n);
-  fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return push_errno(L, errno);
-  set_cloexec(fd);
-  do {
-    r = connect(fd, (struct sockaddr *)&a, sizeof a);
-  } while (r != 0 && errno == EINTR && !interrupted(L));
-  if (r != 0) {
-    int err = errno;
-    close(fd);
-    return push_errno(L, err);
-  }
-  new_conn(L, fd); /* its TCP options fail harmlessly on a Unix socket */
   return 1;
 }
 
@@ -564,7 +534,6 @@ static const luaL_Reg listener_methods[] = {{"accept", s_accept},
 
 static const luaL_Reg module_funcs[] = {{"connect", l_connect},
                                         {"listen", l_listen},
-                                        {"connect_unix", l_connect_unix},
                                         {"readable", l_readable},
                                         {"read", l_read},
                                         {NULL, NULL}};

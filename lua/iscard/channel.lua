@@ -25,7 +25,6 @@ local transaction = require "iscard.transaction"
 
 local format, char, byte, floor = string.format, string.char, string.byte, math.floor
 local channel_transaction, states = transaction.channel_transaction, cmdm.internal.states
-local INVALID_HANDLE = require("iscard.core").errors.SCARD_E_INVALID_HANDLE
 
 local M = {}
 
@@ -98,65 +97,14 @@ function Channel:Transaction(cmd, opts)
   return channel_transaction(st.transmit, st.card, cmd, opts, self, st.wire)
 end
 
--- Channels let go of by the collector or a `<close>` variable, by card
--- (weak keys): card -> list of { number =, wire_cla =, handle = }. Their
--- MANAGE CHANNEL close waits for the next one the program itself sends on
--- that card (open_channel or close): a finalizer runs inside whatever call
--- happened to allocate -- between a 61xx and its GET RESPONSE, inside a
--- command chain, inside the C core's push of a reply -- and a command sent
--- from there would change what that call gets.
-local dropped = setmetatable({}, { __mode = "k" })
-
--- The card's handle, 0 when detached or closed (the members raise then).
-local function handle_of(card)
-  local ok, h = pcall(function() return card.attached and card.CardHandle or 0 end)
-  return ok and h or 0
-end
-
--- Marks the channel closed on our side, its close left for later. Sends
--- nothing, never raises: __gc and __close.
-local function drop(self)
-  local st = private[self]
-  if not st or st.closed then return end
-  st.closed = true
-  local list = dropped[st.card]
-  if not list then
-    list = {}
-    dropped[st.card] = list
-  end
-  list[#list + 1] = { number = st.number, wire_cla = st.wire_cla, handle = st.handle }
-end
-
--- Sends the closes the channels dropped on card have waited for, on the
--- same connection they were opened on (a reset since has closed them, and
--- the card answers 6881: ignored, like any other outcome). The list is
--- taken first: a channel dropped meanwhile waits for the next time.
-local function send_dropped(card)
-  local list = dropped[card]
-  if not list then return end
-  dropped[card] = nil
-  local h = handle_of(card)
-  for _, d in ipairs(list) do
-    if d.handle == h and h ~= 0 then
-      pcall(card.transmit, card, char(d.wire_cla, 0x70, 0x80, d.number))
-    end
-  end
-end
-
 -- MANAGE CHANNEL close, sent on the channel itself. Never raises.
 local function close(self)
   local st = private[self]
   if not st or st.closed then return true end
   st.closed = true
-  local card = st.card
-  if handle_of(card) ~= st.handle then
-    return nil, format("SCARD_E_INVALID_HANDLE: MANAGE CHANNEL close of channel %d: the ISCard is no longer "
-      .. "attached as at the open (detached, closed or attached again)", st.number), INVALID_HANDLE
-  end
-  send_dropped(card)
   local apdu = char(st.wire_cla, 0x70, 0x80, st.number)
-  local ok, r, msg, code = pcall(card.transmit, card, apdu)
-  if not ok then return nil, "SCARD_E_INVALID_HANDLE: MANAGE CHANNEL close: " .. tostring(r), INVALID_HANDLE end
+  local ok, r, msg, code = pcall(st.card.transmit, st.card, apdu)
+  if not ok then return nil, tostring(r) end
   if not r then return nil, msg, code end
   if #r ~= 2 then
     return util.failure("ISCARD_E_MALFORMED_RESPONSE", "%d-byte reply to MANAGE CHANNEL close", #r)
@@ -171,21 +119,17 @@ end
 
 --- Closes the channel (MANAGE CHANNEL close, P2 = the number, sent on the
 -- channel). The channel is closed on our side whatever the card answers;
--- closing again does nothing. A channel let go of by the garbage collector
--- or a `<close>` variable sends nothing then: it is closed on our side,
--- and its MANAGE CHANNEL close is sent before the next `open_channel` or
--- `close` on the same connection (a reset or a new connection forgets it).
+-- closing again does nothing. Also done by `<close>` and by the garbage
+-- collector, which never raise.
 -- @return[1] true
--- @return[2] nil, message, code (a PC/SC failure, the card's status word,
---   or `SCARD_E_INVALID_HANDLE` when the card is no longer attached as it
---   was at the open)
+-- @return[2] nil, message, code (a PC/SC failure or the card's status word)
 function Channel:close()
   util.state_of(private, self, "iscard.Channel", "close")
   return close(self)
 end
 
-meta.__close = drop
-meta.__gc = drop
+meta.__close = function(self) close(self) end
+meta.__gc = meta.__close
 meta.__tostring = function(self)
   local st = private[self]
   if not st then return "iscard.Channel (not made by open_channel)" end
@@ -204,7 +148,7 @@ end
 -- Makes the channel object for channel `number` of `card`.
 local function new(card, number)
   local self = {}
-  local st = { card = card, number = number, transmit = card.transmit, handle = handle_of(card) }
+  local st = { card = card, number = number, transmit = card.transmit }
   st.wire_cla = assert(M.cla(0, number))
   -- every APDU the engine sends: the channel into its CLA (checked before
   -- sending by Transaction; a follow-up's CLA derives from a checked one)
@@ -219,7 +163,7 @@ local function new(card, number)
   -- on 5.1, where weak keys are no ephemerons: that would keep it alive).
   if _VERSION == "Lua 5.1" and newproxy then -- luacheck: compat
     local proxy = newproxy(true) -- luacheck: compat
-    getmetatable(proxy).__gc = function() drop(self) end
+    getmetatable(proxy).__gc = function() close(self) end
     rawset(self, private, proxy)
   end
   return self
@@ -235,7 +179,6 @@ function M.open(card, number)
   if number ~= nil then number = util.int(number, "open_channel: channel", M.MIN, M.MAX) end
   local cmd = cmdm.new()
   cmd:BuildCmd(0x00, 0x70, 0x00, number or 0, nil, number == nil and 1 or nil)
-  send_dropped(card)
   local ok, msg, code = card:Transaction(cmd)
   if not ok then return nil, msg, code end
   local sw = cmd.ReplyStatus

@@ -4,10 +4,8 @@
 -- Classes: `service_lost` (pcscd is gone or restarted: make a new ISCard),
 -- `reader_gone`, `card_removed`, `card_reset` (ReAttach), `sharing` (another
 -- connection holds the card), `timeout`, `cancelled`, `malformed_response`
--- (the card's reply broke the protocol), `exchange_failed` (the exchange
--- with the card failed, as right after a removal: check `Status`, then
--- retry or wait for a card), `invalid` (the call cannot succeed as made),
--- `other`.
+-- (the card's reply broke the protocol), `invalid` (the call cannot succeed
+-- as made), `other`.
 -- @module iscard.errclass
 
 local core = require "iscard.core"
@@ -40,15 +38,13 @@ M.classes = {
   SCARD_W_CANCELLED_BY_USER = "cancelled",
   ISCARD_E_MALFORMED_RESPONSE = "malformed_response",
   ISCARD_E_CHAIN_TOO_LONG = "malformed_response", -- endless 61xx/6Cxx
-  -- pcsc-lite's answer when the driver reports an error for an exchange:
-  -- most often a card just pulled, before pcscd's poll sees it go
-  SCARD_E_NOT_TRANSACTED = "exchange_failed",
   SCARD_E_INVALID_HANDLE = "invalid",
   SCARD_E_INVALID_PARAMETER = "invalid",
   SCARD_E_INVALID_VALUE = "invalid",
   SCARD_E_INVALID_TARGET = "invalid",
   SCARD_E_INSUFFICIENT_BUFFER = "invalid",
   SCARD_E_PCI_TOO_SMALL = "invalid",
+  SCARD_E_NOT_TRANSACTED = "invalid",
   SCARD_E_UNSUPPORTED_FEATURE = "invalid",
   SCARD_E_PROTO_MISMATCH = "invalid",
   ISCARD_E_NAD_UNSUPPORTED = "invalid",

@@ -114,7 +114,7 @@ LAZY.ISCardISO7816 = from("iscard.iso7816", "new")
 
 --- The class of an error code a program branches on: `service_lost`,
 -- `reader_gone`, `card_removed`, `card_reset`, `sharing`, `timeout`,
--- `cancelled`, `malformed_response`, `exchange_failed`, `invalid` or `other`
+-- `cancelled`, `malformed_response`, `invalid` or `other`
 -- (`iscard.errclass.classify`, which says how SECURITY_VIOLATION is told).
 -- @function error_class
 -- @param code the code of a failure

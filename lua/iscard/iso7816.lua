@@ -26,7 +26,7 @@
 -- @classmod iscard.ISCardISO7816
 
 local util = require "iscard.util"
-local cmd_module = require "iscard.cmd"
+local cmdm = require "iscard.cmd"
 
 local format = string.format
 local misuse = util.misuse
@@ -34,7 +34,7 @@ local misuse = util.misuse
 local M = {}
 
 local NAME = "iscard.ISCardISO7816"
-local MAX_NC, MAX_NE = cmd_module.MAX_NC, cmd_module.MAX_NE
+local MAX_NC, MAX_NE = cmdm.MAX_NC, cmdm.MAX_NE
 
 local states = setmetatable({}, { __mode = "k" })
 
@@ -49,7 +49,7 @@ local states = setmetatable({}, { __mode = "k" })
 -- would check is checked here.
 local byte_of = util.byte_of
 local ne_of = util.int_table(0, 256) -- the Ne of a short APDU, and 0
-local cmd_states, set = cmd_module.internal.states, cmd_module.internal.set
+local cmd_states, set = cmdm.internal.states, cmdm.internal.set
 
 -- The object's CLA; raises unless self is an ISCardISO7816.
 local function cla_of(self, m)
@@ -60,7 +60,7 @@ end
 -- The command into `cmd` (a new ISCardCmd when nil), which is returned.
 local function build(m, cmd, cla, ins, p1, p2, data, ne)
   if cmd == nil then
-    cmd = cmd_module.new()
+    cmd = cmdm.new()
   elseif not cmd_states[cmd] then
     misuse("%s: iscard.ISCardCmd or nil expected as the last argument, got %s", m, util.describe(cmd))
   end

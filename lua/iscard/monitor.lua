@@ -341,53 +341,27 @@ local function take(self)
   return q
 end
 
--- Lets go of the monitor's context (once).
-local function release(self)
-  local ctx = self._ctx
-  self._ctx = nil
-  -- (from __gc, the ISCard may have been finalized first: still harmless)
-  if ctx then pcall(ctx.close, ctx) end
-end
-
--- The slices of one wait. A close made meanwhile (from a hook, a
--- finalizer) ends it after the step it interrupted, which still had the
--- context: what was gathered is returned, no context is opened again.
-local function slices(self, timeout_ms)
+-- The one wait behind poll and events.
+local function wait(self, timeout_ms)
   if #self._queue > 0 then timeout_ms = 0 end
   local deadline = M.deadline(timeout_ms)
-  while not self._closed do
+  while true do
     if self._cancelled then
       self._cancelled = false
       return take(self)
     end
     local ok, msg, code = step(self, M.slice(deadline))
-    if self._closed then break end
     if not ok then return nil, msg, code end
     if #self._queue > 0 or (deadline and now() >= deadline) then
       return take(self)
     end
   end
-  return take(self)
-end
-
--- The one wait behind poll and events. While it runs, close only marks
--- the monitor closed; the context goes when the wait ends, also when a
--- hook's error (Ctrl-C) ends it.
-local function wait(self, timeout_ms)
-  local outer = self._waiting
-  self._waiting = true
-  local ok, got, msg, code = pcall(slices, self, timeout_ms)
-  self._waiting = outer
-  if self._closed and not outer then release(self) end
-  if not ok then error(got, 0) end
-  return got, msg, code
 end
 
 -- LuaJIT checks hooks only in interpreted code, and the interpreter's
 -- Ctrl-C is a hook (so is any host's way to run Lua code in a wait): keep
 -- the waiting loop out of the JIT.
 local nojit = rawget(_G, "jit") and rawget(_G, "jit").off or function() end
-nojit(slices)
 nojit(wait)
 
 -- The readers `wait_any` waits on: every reader, with the state seen
@@ -414,18 +388,10 @@ local function any_done(entries, n, present)
   return not present or nil
 end
 
--- The failure of an iscard.wait whose context was closed under it (by a
--- hook or a finalizer that reached it): the wait ends at once, as a
--- cancel would end it, and opens no other context.
-local function closed_wait()
-  return nil, "SCARD_E_CANCELLED: iscard.wait: its context was closed during the wait", E.SCARD_E_CANCELLED
-end
-
 -- iscard.wait(nil, ...): any reader, also one that appears while waiting.
 local function wait_any(ctx, present, deadline)
   local seen = {}
   while true do
-    if ctx.Context == 0 then return closed_wait() end
     local entries, n, code = any_entries(ctx, seen)
     if not entries then return nil, n, code end
     local r, msg
@@ -444,34 +410,8 @@ local function wait_any(ctx, present, deadline)
 end
 nojit(wait_any)
 
--- iscard.wait(reader, ...): one reader.
-local function wait_one(ctx, reader, present, deadline)
-  local want = present and RS.PRESENT or RS.EMPTY
-  local entry = { reader = reader, current = RS.UNAWARE }
-  while true do
-    if ctx.Context == 0 then return closed_wait() end
-    -- (through ccall: the C function checks the name's length)
-    local r, emsg, ecode = util.ccall("iscard.wait", core.status_change, ctx, M.slice(deadline), { entry })
-    if r then
-      if has(entry.event, RS.UNKNOWN) then
-        return nil, "SCARD_E_UNKNOWN_READER: no reader of that name is known ('" .. reader .. "')",
-          E.SCARD_E_UNKNOWN_READER
-      end
-      if has(entry.event, want) then return true, present and reader or nil end
-      entry.current = echo(entry.event)
-    elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
-      return nil, emsg, ecode
-    end
-  end
-end
-nojit(wait_one)
-
 --- `iscard.wait(reader [, present [, timeout_ms]])`, documented in
 -- iscard: one reader (nil: any), one context of its own, the same slices.
--- A close of that context during the wait (a hook or a finalizer that
--- reached it) ends the wait at once with SCARD_E_CANCELLED, wherever the
--- close came: between two slices, or just before a PC/SC call, which then
--- raises for the closed context.
 -- @local
 function M.wait(reader, present, timeout_ms)
   if reader ~= nil and type(reader) ~= "string" then
@@ -482,14 +422,33 @@ function M.wait(reader, present, timeout_ms)
   local deadline = M.deadline(timeout_ms)
   local ctx, msg, code = core.ISCard()
   if not ctx then return nil, msg, code end
-  local ok, a, b, c
-  if reader == nil then ok, a, b, c = pcall(wait_any, ctx, present, deadline)
-  else ok, a, b, c = pcall(wait_one, ctx, reader, present, deadline) end
-  local closed = ctx.Context == 0
+  if reader == nil then
+    local ok, found, ecode = wait_any(ctx, present, deadline)
+    ctx:close()
+    return ok, found, ecode
+  end
+  local want = present and RS.PRESENT or RS.EMPTY
+  local entry = { reader = reader, current = RS.UNAWARE }
+  local ok, emsg, ecode
+  while true do
+    local r
+    -- (through ccall: the C function checks the name's length)
+    r, emsg, ecode = util.ccall("iscard.wait", core.status_change, ctx, M.slice(deadline), { entry })
+    if r then
+      if has(entry.event, RS.UNKNOWN) then
+        emsg, ecode = "SCARD_E_UNKNOWN_READER: no reader of that name is known ('"
+          .. reader .. "')", E.SCARD_E_UNKNOWN_READER
+        break
+      end
+      if has(entry.event, want) then ok = true; break end
+      entry.current = echo(entry.event)
+    elseif ecode ~= E.SCARD_E_TIMEOUT or (deadline and now() >= deadline) then
+      break
+    end
+  end
   ctx:close()
-  if closed then return closed_wait() end
-  if not ok then error(a, 0) end
-  return a, b, c
+  if ok then return true, present and reader or nil end
+  return nil, emsg, ecode
 end
 nojit(M.wait)
 
@@ -542,15 +501,15 @@ function methods.cancel(self)
 end
 
 --- Releases the monitor's context, once; never raises. `__gc` and `__close`
--- do the same. Made during the monitor's own `poll` or `events` (from a
--- hook or a finalizer), it ends that wait at once: `poll` returns what was
--- gathered (usually an empty list), the iterator ends, and the context is
--- released as the wait returns.
+-- do the same.
 -- @function close
 function methods.close(self)
   if getmetatable(self) ~= Monitor or self._closed then return end
   self._closed = true
-  if not self._waiting then release(self) end
+  local ctx = self._ctx
+  self._ctx = nil
+  -- (from __gc, the ISCard may have been finalized first: still harmless)
+  if ctx then pcall(ctx.close, ctx) end
 end
 
 -- Members: the methods and `Context`; the fields of the object's own
@@ -561,8 +520,8 @@ Monitor.__index = function(self, k)
     local ctx = rawget(self, "_ctx")
     return ctx and ctx.Context or 0
   end
-  local member = methods[k]
-  if member ~= nil then return member end
+  local m = methods[k]
+  if m ~= nil then return m end
   if type(k) == "string" and k:sub(1, 1) == "_" then return nil end
   misuse("iscard.monitor has no member '%s'", tostring(k))
 end
@@ -618,7 +577,7 @@ function M.new(opts)
   -- also on 5.1 and LuaJIT, where a table's __gc never runs.)
   local self = setmetatable({
     _known = {}, _queue = {}, _only = only, _pnp = true, _pnp_event = RS.UNAWARE,
-    _lost = false, _cancelled = false, _closed = false, _waiting = false,
+    _lost = false, _cancelled = false, _closed = false,
   }, Monitor)
   local ctx = core.ISCard()
   if not ctx then

@@ -114,31 +114,25 @@ local feature_cache = setmetatable({}, { __mode = "k" })
 
 -- card:features() -> {name = control code}; {} when the reader has none
 -- or refuses (probing must not be fatal). `name`: the method called.
--- Also the probe's failure (message, code) when it may change on this
--- connection (the reader went away, the card was reset), so a method that
--- needs a feature reports that rather than "unsupported".
 local function features(self, name)
   local handle = ccall(name, card_handle, self)
   local cached = feature_cache[self]
   if cached and cached.handle == handle then return cached.features end
-  local reply, msg, code = control(self, name, core.ctl_code(part10.GET_FEATURE_REQUEST), "")
+  local reply, _, code = control(self, name, core.ctl_code(part10.GET_FEATURE_REQUEST), "")
   local found = reply and part10.parse_features(reply) or {}
   if reply or FINAL_REFUSAL[code] then
     feature_cache[self] = { handle = handle, features = found }
-    return found
   end
-  return found, msg, code
+  return found
 end
 
-function methods.features(self) return (features(self, "features")) end
+function methods.features(self) return features(self, "features") end
 
 -- The control code of feature `name` for the method `method`, or nil,
--- SCARD_E_UNSUPPORTED_FEATURE, or the probe's own failure.
+-- SCARD_E_UNSUPPORTED_FEATURE.
 local function feature(self, method, name)
-  local found, msg, ecode = features(self, method)
-  local code = found[name]
+  local code = features(self, method)[name]
   if code then return code end
-  if ecode then return nil, msg, ecode end
   return nil, "SCARD_E_UNSUPPORTED_FEATURE: the reader does not offer FEATURE_" .. name:upper(),
     errors.SCARD_E_UNSUPPORTED_FEATURE
 end

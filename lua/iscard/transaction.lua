@@ -10,11 +10,11 @@
 -- @module iscard.transaction
 
 local util = require "iscard.util"
-local cmd_module = require "iscard.cmd"
-local sw_module = require "iscard.sw"
+local cmdm = require "iscard.cmd"
+local swm = require "iscard.sw"
 
 local format, concat, sbyte = string.format, table.concat, string.byte
-local internal = cmd_module.internal
+local internal = cmdm.internal
 local states, apdu_of, encode, is_extended = internal.states, internal.apdu, internal.encode, internal.is_extended
 
 local M = {}
@@ -92,13 +92,13 @@ local card_own, card_checked = setmetatable({}, weak_keys), setmetatable({}, wea
 
 -- The defaults while ISCard:Transaction may take them without looking
 -- further: they allow the plain path and no card has options of its own;
--- false otherwise. Follows every change to either (recompute_plain_defaults; a card that set
+-- false otherwise. Follows every change to either (settle; a card that set
 -- options counts until it is collected and the next change comes).
 local plain_defaults
-local function recompute_plain_defaults()
+local function settle()
   plain_defaults = defaults.plain and next(card_own) == nil and defaults or false
 end
-recompute_plain_defaults()
+settle()
 
 -- The options `o` as a plain table.
 local function copy(o)
@@ -135,7 +135,7 @@ function M.set_defaults(t)
   if previous.trace == nil then previous.trace = false end -- so that it restores "no trace"
   defaults = checked(defaults, t, "set_defaults")
   for card, own in pairs(card_own) do card_checked[card] = checked(defaults, own, "options") end
-  recompute_plain_defaults()
+  settle()
   return previous
 end
 
@@ -147,7 +147,7 @@ local function options(self, opts)
   for k, v in pairs(opts) do own[k] = v end
   card_checked[self] = checked(defaults, own, "options")
   card_own[self] = own
-  recompute_plain_defaults()
+  settle()
   return self
 end
 
@@ -158,7 +158,7 @@ end
 -- Returns the bytes to hand to the trace function and their hex.
 local function shown(apdu, masked)
   if masked then
-    local d = cmd_module.decode(apdu)
+    local d = cmdm.decode(apdu)
     if d and #d.data > 0 then
       local start = d.extended and 8 or 6
       local stop = start + #d.data
@@ -306,7 +306,7 @@ local function chain_parts(x, s, o, secret, collected)
     if sw ~= 0x9000 then
       s.reply = concat(collected) .. r
       return util.failure("ISCARD_E_CHAINING_ABORTED", "part %d of %d of a chained command got %s",
-        i, parts, sw_module.text(sw))
+        i, parts, swm.text(sw))
     end
     collected[#collected + 1] = r:sub(1, -3) -- none expected; kept rather than lost
   end
@@ -333,7 +333,7 @@ end
 -- right Le after 6Cxx, until another status word or `max_exchanges`.
 -- Returns the last reply and its status word, or nil, message, code.
 local function follow_ups(x, s, o, last, r, sw, collected)
-  local gr_cla = s.alt_cla or cmd_module.transport_cla(s.cla)
+  local gr_cla = s.alt_cla or cmdm.transport_cla(s.cla)
   local followups = 0
   while true do
     local sw2 = sw % 256
@@ -401,7 +401,7 @@ local function engine(transmit, target, s, o, success, wire, first, first_sw)
   if not r then return nil, sw, code end
   collected[#collected + 1] = r:sub(1, -3)
   s.reply = concat(collected) .. r:sub(-2)
-  if o.check and sw ~= 0x9000 then return sw_module.check(sw) end
+  if o.check and sw ~= 0x9000 then return swm.check(sw) end
   return success
 end
 
@@ -506,7 +506,7 @@ function M.install(methods)
       return engine(transmit, self, s, o, self, nil, r, sw)
     end
     s.reply = r
-    if o.check then return sw_module.check(sw) end -- (not 9000, which returned above)
+    if o.check then return swm.check(sw) end -- (not 9000, which returned above)
     return self
   end
 

@@ -32,7 +32,7 @@
 -- @module iscard.vcard
 
 local core = require "iscard.core" -- the clock and the sleep
-local vcard_io = require "iscard.vcard_io"
+local io_ = require "iscard.vcard_io"
 local util = require "iscard.util"
 local iscard_atr = require "iscard.atr"
 
@@ -285,7 +285,7 @@ end
 -- the next newline), and the pieces of an unfinished line are kept in a
 -- list until its newline comes, not joined at every read.
 local function control_read(card)
-  local data, err = vcard_io.read(0, 4096)
+  local data, err = io_.read(0, 4096)
   if data == nil then
     if err ~= "interrupted" then card._stop = true end
     return
@@ -323,7 +323,7 @@ local function next_message(card, conn)
     if control_run(card) then return nil, "control" end
     local msg, err, code = conn:recv(0)
     if msg or err ~= "timeout" then return msg, err, code end
-    local which = vcard_io.readable(conn:fileno(), 0)
+    local which = io_.readable(conn:fileno(), 0)
     if which == 2 then control_read(card) end
   end
 end
@@ -340,7 +340,7 @@ local function out_until_insert(card)
       if card._remove >= 0 then return end -- a swap (or remove MS): back after it
       card._remove = nil -- another remove: still out
     end
-    if vcard_io.readable(0) == 1 then control_read(card) end
+    if io_.readable(0) == 1 then control_read(card) end
   end
 end
 
@@ -482,7 +482,7 @@ local function connect(card, host, port, quiet_after)
   local t0 = core.now()
   local warned = false
   while true do
-    local conn, err = vcard_io.connect(host, port)
+    local conn, err = io_.connect(host, port)
     if conn then return conn end
     if not warned and core.now() - t0 > quiet_after then
       stderr:write(format("vcard: waiting for the reader driver (vpcd) on %s:%d (%s)\n", host, port, err))

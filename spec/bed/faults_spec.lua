@@ -26,6 +26,19 @@ local function typed(ok, msg, code)
   return name
 end
 
+-- The child's Lua prelude: iscard, a line printer that flushes, and the
+-- word a child prints for a failure: "service_lost" when bed.service_lost
+-- says so (asked in the child, with its card), else the error's name.
+local PRELUDE = [[
+local iscard = require "iscard"
+local bed = require "support.bed"
+local function say(...) print(...) io.stdout:flush() end
+local function name(msg, code, card)
+  if code and bed.service_lost(code, card) then return "service_lost" end
+  return tostring(msg):match("^([%w_]+):") or "UNTYPED"
+end
+]]
+
 local function has(bits, flag) return math.floor(bits / flag) % 2 == 1 end
 
 -- Waits (bounded) until the reader's state differs from `current`.
@@ -170,7 +183,12 @@ describe("a card reset by another process", function()
   it("makes every call fail with SCARD_W_RESET_CARD until ReAttach, which replays nothing", function()
     local card = bed.attach(R0)
     bed.journal(card)
-    local child = bed.spawn("spec/children/reset_card.lua", { R0 })
+    local child = bed.spawn(PRELUDE .. ([[
+      local c = assert(iscard.ISCard())
+      assert(c:AttachByReader(%q))
+      assert(c:ReAttach(iscard.SHARED, iscard.RESET))
+      say("reset")
+    ]]):format(R0))
     assert.are.equal("reset\n", child.wait())
     sticky_until_reattach(card, "SCARD_W_RESET_CARD")
     card:Detach()
@@ -188,10 +206,29 @@ describe("the holder of a lock is killed", function()
       return n
     end
     local resets0 = resets()
-    local holder = bed.spawn("spec/children/lock_and_hold.lua", { R0 })
+    local holder = bed.spawn(PRELUDE .. ([[
+      local f = assert(io.open("/proc/self/stat")); local pid = f:read("*a"):match("^(%%d+)"); f:close()
+      local c = assert(iscard.ISCard())
+      assert(c:AttachByReader(%q))
+      assert(c:LockSCard())
+      say("locked " .. pid)
+      while true do os.execute("sleep 1") end
+    ]]):format(R0))
     holder.await("locked %d+")
     local pid = holder.output():match("locked (%d+)")
-    local waiter = bed.spawn("spec/children/lock_and_echo.lua", { R0 })
+    local waiter = bed.spawn(PRELUDE .. ([[
+      say("attaching") -- pcscd holds SCardConnect back during the lock
+      for _ = 1, 5 do
+        local c = assert(iscard.ISCard())
+        local ok, msg = c:AttachByReader(%q)
+        if ok then ok, msg = c:LockSCard() end
+        local r
+        if ok then r, msg = c:transmit(bed.card.echo("w")) end
+        c:close()
+        if r then say("got " .. r:byte(1)) break end
+        say("error " .. name(msg))
+      end
+    ]]):format(R0))
     waiter.await("attaching")
     assert.is_true(bed.sh("kill -KILL " .. pid))
     local out = waiter.wait(30)
@@ -397,8 +434,20 @@ describe_private("pcscd killed during a blocking call #slow", function()
 
   it("ends a wait and a slow transmit with a service-lost error, long before the card would answer", function()
     -- the card answers the transmit after 30 s; the wait would last 60 s
-    local waiter = bed.spawn("spec/children/wait_for_removal.lua", { R1 })
-    local sender = bed.spawn("spec/children/slow_transmit.lua", { R0 })
+    local waiter = bed.spawn(PRELUDE .. ([[
+      local t0 = os.time()
+      say("waiting")
+      local ok, msg, code = iscard.wait(%q, false, 60000)
+      say(ok and "ok" or name(msg, code), os.time() - t0)
+    ]]):format(R1))
+    local sender = bed.spawn(PRELUDE .. ([[
+      local c = assert(iscard.ISCard())
+      assert(c:AttachByReader(%q))
+      local t0 = os.time()
+      say("sending")
+      local ok, msg, code = c:transmit(bed.card.answer_after(30000))
+      say(ok and "ok" or name(msg, code, c), os.time() - t0)
+    ]]):format(R0))
     waiter.await("waiting")
     sender.await("sending")
     assert.is_true(bed.restart("KILL"))
@@ -419,7 +468,26 @@ describe("insert/remove churn under a monitor loop #slow", function()
 
   it("reports every removal and insertion once, ends in the right state, and idles", function()
     local N = 4
-    local monitor = bed.spawn("spec/children/count_card_events.lua", { R0, N })
+    local monitor = bed.spawn(PRELUDE .. ([[
+      local RS = iscard.reader_states
+      local function has(b, f) return math.floor(b / f) %% 2 == 1 end
+      local e = { reader = %q, current = RS.UNAWARE }
+      local present, removals, insertions = nil, 0, 0
+      local c0 = os.clock()
+      say("watching")
+      while removals < %d or not present do
+        local st, msg = iscard.status_change(nil, 20000, { e })
+        if not st then say(name(msg)) break end
+        local now = has(e.event, RS.PRESENT)
+        if present ~= nil and now ~= present then
+          if now then insertions = insertions + 1 else removals = removals + 1 end
+        end
+        present = now
+        e.current = e.event
+        if has(e.current, RS.CHANGED) then e.current = e.current - RS.CHANGED end
+      end
+      say("removals", removals, "insertions", insertions, "present", tostring(present), "cpu", os.clock() - c0)
+    ]]):format(R0, N))
     monitor.await("watching")
     local card = bed.attach(R0)
     for _ = 1, N do
@@ -475,13 +543,23 @@ describe_private("a card that never answers #slow", function()
   after_each(restart)
 
   it("blocks its transmit only: the other reader and other processes keep working", function()
-    local stuck = bed.spawn("spec/children/never_answered.lua", { R0 })
+    local stuck = bed.spawn(PRELUDE .. ([[
+      local c = assert(iscard.ISCard())
+      assert(c:AttachByReader(%q))
+      say("sending")
+      local ok, msg, code = c:transmit(bed.card.never_answer)
+      say(ok and "answered" or name(msg, code, c))
+    ]]):format(R0))
     stuck.await("sending")
     local other = bed.attach(R1)
     for i = 1, 20 do
       assert.are.equal(string.char(64 + i) .. "\144\0", bed.raw(other, bed.echo_apdu(string.char(64 + i))))
     end
-    local helper = bed.spawn("spec/children/echo_length.lua", { R1 })
+    local helper = bed.spawn(PRELUDE .. ([[
+      local c = assert(iscard.ISCard())
+      assert(c:AttachByReader(%q))
+      say(#assert(c:transmit(bed.card.echo("p"))))
+    ]]):format(R1))
     assert.are.equal("3\n", helper.wait(30))
     assert.are.same(bed.readers, assert(iscard.readers()))
     -- still blocked: the card has not answered (it never will)
@@ -502,7 +580,63 @@ describe_private("several processes on both readers, with a removal and a pcscd 
     local stop = os.tmpname()
     os.remove(stop)
     local function worker(reader, seed)
-      return bed.spawn("spec/children/transaction_worker.lua", { seed, reader, stop })
+      return bed.spawn(PRELUDE .. ([[
+        math.randomseed(%d)
+        local st = assert(io.open("/proc/self/stat"))
+        local pid = st:read("*a"):match("^(%%d+)")
+        st:close()
+        -- counted by another process into a file: no pipe of the count
+        -- open here (as bed.fds)
+        local function fds()
+          local tmp = os.tmpname()
+          os.execute("ls -l /proc/" .. pid .. "/fd > " .. tmp)
+          local n, list = 0, {}
+          local f = assert(io.open(tmp))
+          for l in f:lines() do n = n + 1 list[#list + 1] = l:match("%%d+ %%-> .*") end
+          f:close()
+          os.remove(tmp)
+          io.stderr:write(table.concat(list, "; "), "\n")
+          return n - 1 -- the "total" line
+        end
+        local counts, card = { ok = 0 }, nil
+        local function one()
+          if not card then
+            local c, msg = iscard.ISCard()
+            if not c then return nil, msg end
+            local ok, amsg = c:AttachByReader(%q)
+            if not ok then c:close() return nil, amsg end
+            card = c
+          end
+          local n = math.random(1, 3000)
+          local le = math.random(0, 1) == 1 and 256 or 65536
+          local cmd = iscard.ISCardCmd():BuildCmd(0x00, 0xE1, math.floor(n / 256), n %% 256, nil, le)
+          -- GET RESPONSE sequences of two processes on one card must not
+          -- interleave: the lock keeps them apart
+          local ok, msg = card:LockSCard()
+          if ok then ok, msg = card:Transaction(cmd) end
+          if ok and #cmd.ReplyData ~= n then return nil, "WRONG_LENGTH: " .. #cmd.ReplyData end
+          if ok then ok, msg = card:UnlockSCard() end
+          if not ok then card:close() card = nil os.execute("sleep 0.02") end
+          return ok, msg
+        end
+        for _ = 1, 20 do assert(one()) end -- warm-up
+        card:close() card = nil
+        collectgarbage() collectgarbage()
+        local fd0 = fds()
+        say("warm")
+        local deadline = os.time() + 50
+        while not io.open(%q) and os.time() < deadline do
+          local ok, msg = one()
+          if ok then counts.ok = counts.ok + 1 else local k = name(msg); counts[k] = (counts[k] or 0) + 1 end
+        end
+        local fine = false
+        for _ = 1, 200 do if one() then fine = true break end os.execute("sleep 0.1") end
+        if card then card:close() card = nil end
+        collectgarbage() collectgarbage()
+        local parts = {}
+        for k, v in pairs(counts) do parts[#parts + 1] = k .. "=" .. v end
+        say("end", tostring(fine), fd0, fds(), table.concat(parts, " "))
+      ]]):format(seed, reader, stop))
     end
     local seed = os.time()
     local workers = { worker(R0, seed), worker(R1, seed + 1), worker(R0, seed + 2) }

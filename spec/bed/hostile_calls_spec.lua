@@ -55,7 +55,14 @@ describe("ReAttach from EXCLUSIVE to SHARED", function()
     assert.are.equal(a, a:ReAttach(iscard.SHARED))
     local b = bed.attach(R0)
     assert.are.equal("b\144\0", bed.raw(b, bed.echo_apdu("b")))
-    local child = bed.spawn("spec/children/echo_once.lua", { R0 })
+    local child = bed.spawn(([[
+      local iscard = require "iscard"
+      local bed = require "support.bed"
+      local card = assert(iscard.ISCard())
+      assert(card:AttachByReader(%q))
+      assert(card:transmit(bed.card.echo("c")))
+      print("sent")
+    ]]):format(R0))
     assert.are.equal("sent\n", child.wait())
     assert.are.equal("a\144\0", bed.raw(a, bed.echo_apdu("a")))
     -- a LockSCard of its own taken before the change stays in force

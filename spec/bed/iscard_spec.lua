@@ -7,12 +7,16 @@ if not bed.up then return pending(bed.needed()) end
 local E = iscard.errors
 local R0, R1 = bed.readers[1], bed.readers[2]
 local ATR = "\59\128\128\1\1"
--- Another process takes the lock on reader 0 and prints "locked": it would
--- wait for ever if a lock of ours had survived (bed.spawn's timeout ends
--- it, and wait fails).
-local function lock_in_child()
-  return bed.spawn("spec/children/lock_once.lua", { R0 }).wait()
-end
+-- Another process takes the lock on reader 0: it would wait for ever if a
+-- lock of ours had survived (bed.spawn's timeout ends it, and wait fails).
+local LOCK_IN_CHILD = ([[
+  local iscard = require "iscard"
+  local card = assert(iscard.ISCard())
+  assert(card:AttachByReader(%q))
+  assert(card:LockSCard())
+  print("locked")
+  card:close()
+]]):format(R0)
 
 -- Asserts a PC/SC failure: nil, "NAME: ...", code.
 local fails_with = require("support.oracle").failure_check(E)
@@ -27,7 +31,13 @@ describe("module", function()
 
   it("fails as a value without pcscd (SCARD_E_NO_SERVICE)", function()
     -- The client library reads PCSCLITE_CSOCK_NAME: point it at nothing.
-    local p = bed.spawn("spec/children/no_service.lua", {}, { PCSCLITE_CSOCK_NAME = "/nonexistent/pcscd.comm" })
+    local p = bed.spawn([[
+      local iscard = require "iscard"
+      local ok, msg, code = iscard.ISCard()
+      print(tostring(ok), msg, ("%X"):format(code))
+      local r, m2, c2 = iscard.readers()
+      print(tostring(r), m2, ("%X"):format(c2))
+    ]], { PCSCLITE_CSOCK_NAME = "/nonexistent/pcscd.comm" })
     local out = p.wait()
     assert.matches("^nil\tSCARD_E_NO_SERVICE: [^\n]+\t8010001D\n", out)
     assert.matches("\nnil\tSCARD_E_NO_SERVICE: [^\n]+\t8010001D\n", out)
@@ -225,7 +235,18 @@ describe("LockSCard / UnlockSCard", function()
     -- lock, so the child attaches first and locks when told to.
     local go = os.tmpname()
     os.remove(go)
-    local child = bed.spawn("spec/children/lock_when_told.lua", { R0, go })
+    local child = bed.spawn(([[
+      local iscard = require "iscard"
+      local card = assert(iscard.ISCard())
+      assert(card:AttachByReader(%q))
+      print("attached"); io.stdout:flush()
+      while not io.open(%q) do os.execute("sleep 0.02") end
+      print("locking"); io.stdout:flush()
+      assert(card:LockSCard())
+      assert(card:transmit(require("support.bed").card.echo("B")))
+      assert(card:UnlockSCard())
+      print("done")
+    ]]):format(R0, go))
     local a = bed.attach(R0)
     bed.raw(a, bed.card.journal) -- clears it
     child.await("attached")
@@ -261,7 +282,7 @@ describe("LockSCard / UnlockSCard", function()
     assert.are.equal("iscard.ISCard (attached: " .. R0 .. ", locked)", tostring(a))
     a:Detach()
     assert.is_false(a.locked)
-    assert.are.equal("locked\n", lock_in_child())
+    assert.are.equal("locked\n", bed.spawn(LOCK_IN_CHILD).wait())
   end)
 end)
 
@@ -431,7 +452,7 @@ describe("release", function()
     local card = bed.attach(R0)
     assert(card:LockSCard())
     card:close()
-    assert.are.equal("locked\n", lock_in_child())
+    assert.are.equal("locked\n", bed.spawn(LOCK_IN_CHILD).wait())
   end)
 end)
 

@@ -193,27 +193,21 @@ function bed.inserted(reader)
   assert(iscard.wait(reader or bed.reader, true, 20000))
 end
 
--- A word for sh: s in single quotes.
-local function quoted(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
---- Starts a child program (a Lua file of spec/children/, named from the
--- top of the tree) in the background with the test bed's paths, given the
--- arguments in args (a list: its arg[1], arg[2], ...); its output goes to
--- a temporary file; env adds environment variables.  Returns an object with
--- :output() and :wait() (which returns the full output once the process
--- has ended).
-function bed.spawn(file, args, env)
+--- Starts Lua code in the background with the test bed's paths; its
+-- output goes to a temporary file; env adds environment variables.  Returns an object with :output() and
+-- :wait() (which returns the full output once the process has ended).
+function bed.spawn(code, env)
   local out = os.tmpname()
-  local words = { quoted(file) }
-  for i, a in ipairs(args or {}) do words[i + 1] = quoted(a) end
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(code)
+  f:close()
   local lua = os.getenv("LUA") or "lua5.4"
   local done = out .. ".done"
   local vars = ""
-  for k, v in pairs(env or {}) do vars = vars .. ("%s=%s "):format(k, quoted(v)) end
+  for k, v in pairs(env or {}) do vars = vars .. ("%s='%s' "):format(k, v) end
   -- timeout: a child that hangs (a regression) must not outlive the run
-  os.execute(("(%stimeout 60 %s %s > %s 2>&1; echo $? > %s) &"):format(vars, lua, table.concat(words, " "), out, done))
+  os.execute(("(%stimeout 60 %s %s > %s 2>&1; echo $? > %s) &"):format(vars, lua, script, out, done))
   local p = {}
   function p.output()
     local h = io.open(out)
@@ -237,7 +231,7 @@ function bed.spawn(file, args, env)
       bed.sleep(0.02)
     end
     local s = p.output()
-    os.remove(out); os.remove(done)
+    os.remove(out); os.remove(script); os.remove(done)
     return s
   end
   --- Waits until the child has printed pattern (or ended).

@@ -70,24 +70,4 @@ describe("iscard command: script lines", function()
     assert.is_false(parse.sw_matches(0x6A82, "9000"))
     assert.is_false(parse.sw_matches(0x6283, "61XX"))
   end)
-
-  it("reads any line without raising: a step, nothing, or false with a column on the line", function()
-    math.randomseed(99)
-    local alphabet = "0123456789abcdefABCDEFxXg =#\t\r-resetxit\0\255"
-    for _ = 1, 20000 do
-      local t = {}
-      for i = 1, math.random(0, 30) do
-        local k = math.random(1, #alphabet)
-        t[i] = alphabet:sub(k, k)
-      end
-      local text = table.concat(t)
-      local step, col, why = line(text)
-      if step == false then
-        assert(type(col) == "number" and col >= 1 and col <= #text + 1, text)
-        assert.are.equal("string", type(why))
-      elseif step ~= nil then
-        assert(step.reset or step.exit or (type(step.apdu) == "string" and #step.apdu > 0), text)
-      end
-    end
-  end)
 end)

@@ -3,8 +3,8 @@
 -- the Lua harnesses (fuzz/harness/<name>.lua) here, on every Lua version;
 -- the C targets through their replay builds (build/fuzz-replay/<name>,
 -- `make fuzz-replay`, which `make test` runs first).
-local LUA_TARGETS = { "apdu", "transaction", "swtext", "decoders", "cli" }
-local C_TARGETS = { "vcard_frames", "core_glue", "vreader_parsers" }
+local LUA_TARGETS = { "apdu", "transaction", "swtext", "decoders" }
+local C_TARGETS = { "vcard_frames", "core_glue" }
 
 local function inputs(target)
   local p = assert(io.popen("ls -d fuzz/" .. target .. "/start/* fuzz/" .. target .. "/regress/* 2>/dev/null"))

@@ -37,8 +37,7 @@ describe("iscard.error_class", function()
     SCARD_W_RESET_CARD = "card_reset", SCARD_E_SHARING_VIOLATION = "sharing",
     SCARD_E_TIMEOUT = "timeout", SCARD_E_CANCELLED = "cancelled",
     ISCARD_E_MALFORMED_RESPONSE = "malformed_response", SCARD_E_INVALID_VALUE = "invalid",
-    SCARD_E_INVALID_HANDLE = "invalid", SCARD_E_NOT_TRANSACTED = "exchange_failed",
-    SCARD_W_WRONG_CHV = "other", ISCARD_E_CARD_STATUS = "other",
+    SCARD_E_INVALID_HANDLE = "invalid", SCARD_W_WRONG_CHV = "other", ISCARD_E_CARD_STATUS = "other",
   }
 
   it("maps the codes a program meets to their class, by code or by name", function()
@@ -52,8 +51,7 @@ describe("iscard.error_class", function()
   it("classes every code of iscard.errors on purpose", function()
     local ec = require "iscard.errclass"
     local classes = { service_lost = true, reader_gone = true, card_removed = true, card_reset = true,
-      sharing = true, timeout = true, cancelled = true, malformed_response = true,
-      exchange_failed = true, invalid = true }
+      sharing = true, timeout = true, cancelled = true, malformed_response = true, invalid = true }
     for k in pairs(E) do
       if type(k) == "string" then
         assert.is_true(ec.other[k] or classes[ec.classes[k]] or false, k .. " has no class")

@@ -12,9 +12,8 @@
 --                 returns an exit status (common.EXIT) or fails through
 --                 common.fail / common.must / common.usage
 --   2. its name in COMMANDS below (the order of `iscard --help`).
--- `make install` picks the file up by its directory; the rockspec and
--- config.ld list every module, so it gets its line in both (make lint
--- checks the lists). Its bad input goes into spec/unit/cli_commands_spec.lua.
+-- The rockspec, config.ld and `make install` pick the file up by its
+-- directory (the rockspec and config.ld list it: add it there too).
 -- @module iscard.cli
 -- @local
 
@@ -26,7 +25,7 @@ local EXIT = common.EXIT
 local M = {}
 
 --- The commands, in the order of `iscard --help`.
-M.COMMANDS = { "readers", "send", "info", "script", "atr", "monitor", "wait", "vcard", "vreader", "help" }
+M.COMMANDS = { "readers", "send", "info", "script", "atr", "monitor", "wait", "vcard", "help" }
 
 M.PROG = "iscard"
 
