@@ -71,9 +71,9 @@ need-%:
 
 all: $(CORE) $(VCARDIO)
 
-$(CORE): src/iscard_core.c src/iscard_names.h src/compat.h
+$(CORE): src/iscard_core.c src/worker.c src/worker.h src/iscard_names.h src/compat.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ src/iscard_core.c $(PCSC_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ src/iscard_core.c src/worker.c $(PCSC_LIBS) -lpthread -ldl
 
 $(VCARDIO): src/vcard_io.c src/compat.h
 	@mkdir -p $(dir $@)
@@ -165,8 +165,8 @@ FUNCLEN_FILES   = $(wildcard lua/iscard/*.lua lua/iscard/*/*.lua) bin/iscard
 lint: need-lint
 	luacheck -q --no-color $(LUACHECK_PATHS)
 	tools/funclen.sh 60 $(FUNCLEN_FILES)
-	@echo "clang-tidy src/iscard_core.c src/vcard_io.c"; \
-	out=$$(clang-tidy --quiet src/iscard_core.c src/vcard_io.c -- -std=c99 -I$(LUA_INCDIR) $(PCSC_CFLAGS) 2>&1); \
+	@echo "clang-tidy src/iscard_core.c src/worker.c src/vcard_io.c"; \
+	out=$$(clang-tidy --quiet src/iscard_core.c src/worker.c src/vcard_io.c -- -std=c99 -I$(LUA_INCDIR) $(PCSC_CFLAGS) 2>&1); \
 	rc=$$?; printf '%s\n' "$$out" | grep -v -E '^[0-9]+ warnings? generated\.$$'; exit $$rc
 	cppcheck $(CPPCHECK_FLAGS) -I$(LUA_INCDIR) $(filter -I%,$(PCSC_CFLAGS)) src/
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)

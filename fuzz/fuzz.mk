@@ -38,18 +38,20 @@ FUZZ_LUA_LIBS   ?= -llua5.4
 FUZZ_FLAGS       = -I$(FUZZ_LUA_INCDIR) $(PCSC_CFLAGS) -DISCARD_ROOT='"$(CURDIR)"'
 FUZZ_SAN         = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                    -fno-omit-frame-pointer -DISCARD_FUZZ_COVER
-FUZZ_DEPS        = fuzz/lua_embed.h src/iscard_core.c src/vcard_io.c src/iscard_names.h src/compat.h
+FUZZ_DEPS        = fuzz/lua_embed.h src/iscard_core.c src/worker.c src/worker.h src/vcard_io.c src/iscard_names.h src/compat.h
+# the core's thread half, linked into every target that includes the core
+FUZZ_WORKER      = src/worker.c -lpthread -ldl
 
 $(FUZZ_C_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LUA_LIBS)
+	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_WORKER) $(FUZZ_LUA_LIBS)
 $(FUZZ_LUA_TARGETS:%=$(FUZZ_BUILD)/%): $(FUZZ_BUILD)/%: fuzz/lua_target.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_SAN) $(FUZZ_FLAGS) -DISCARD_HARNESS='"$(CURDIR)/fuzz/harness/$*.lua"' \
-	  -o $@ $< $(FUZZ_LUA_LIBS)
+	  -o $@ $< $(FUZZ_WORKER) $(FUZZ_LUA_LIBS)
 $(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%): $(REPLAY_BUILD)/%: fuzz/%.c fuzz/replay.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O1 -g $(FUZZ_FLAGS) -o $@ $< fuzz/replay.c $(FUZZ_LUA_LIBS)
+	$(CC) $(WARN) -O1 -g $(FUZZ_FLAGS) -o $@ $< fuzz/replay.c $(FUZZ_WORKER) $(FUZZ_LUA_LIBS)
 
 fuzz-replay: $(FUZZ_C_TARGETS:%=$(REPLAY_BUILD)/%)
 

@@ -59,6 +59,7 @@
 
 #include "compat.h"
 #include "iscard_names.h"
+#include "worker.h"
 
 /* pcsc-lite's names; WinSCard calls the ATR limit SCARD_ATR_LENGTH (33). */
 #ifndef MAX_ATR_SIZE
@@ -105,6 +106,7 @@ typedef struct ISCard {
   DWORD share;      /* PC/SC share mode used at attach, reused by ReAttach */
   DWORD prefer;     /* PC/SC protocol mask asked for at attach */
   DWORD active;     /* PC/SC active protocol */
+  IscWorker *worker; /* the thread of the calls that yield (NULL: none yet) */
   char reader[ISCARD_MAX_READERNAME + 1];
   /* One reply buffer per object, so Transaction allocates nothing but the
    * Lua string of the reply.  rbuf_busy: an exchange holds it (take_rbuf). */
@@ -495,11 +497,17 @@ static int connected_elsewhere(lua_State *L, const ISCard *c,
   return pcsc_fail(L, SCARD_E_SHARING_VIOLATION, lua_tostring(L, -1));
 }
 
+static void release_on_worker(lua_State *L, ISCard *c);
+
 /* Releases what the object holds, once, never raising: __gc, __close and
  * close() all come here.  Fields are cleared before each SCard call so a
  * second call (or an error inside the first) cannot release twice. */
 static void release(lua_State *L, ISCard *c) {
   if (c->attached && c->locked) set_lock(L, c, 0);
+  if (c->worker != NULL) {
+    release_on_worker(L, c);
+    return;
+  }
   if (c->attached) {
     SCARDHANDLE h = c->card;
     int borrowed = c->borrowed, locked = c->locked;
@@ -554,6 +562,7 @@ static int l_new(lua_State *L) {
   ISCard *c = (ISCard *)lua_newuserdatauv(L, sizeof(ISCard), 0);
   c->ctx = 0;
   c->has_ctx = 0;
+  c->worker = NULL;
   forget_card(c);
   c->lock_counted = 0;
   c->rbuf_busy = 0;
@@ -1384,22 +1393,9 @@ typedef struct WaitEntry {
   char name[ISCARD_MAX_READERNAME + 1];
 } WaitEntry;
 
-static int l_status_change(lua_State *L) {
-  WaitEntry *w;
-  SCARDCONTEXT ctx;
-  int temp, n, i, r;
-  size_t len3;
-  /* up to 0xFFFFFFFE: 0xFFFFFFFF is PC/SC's INFINITE */
-  long long timeout =
-      iscard_checkint(L, 2, 2, "timeout_ms", -2147483647 - 1, 4294967294LL);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  len3 = (size_t)lua_rawlen(L, 3);
-  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry),
-                3, "1 or more reader entries");
-  n = (int)len3;
-  /* A userdata, so that an argument error below cannot leak it. */
-  w = (WaitEntry *)lua_newuserdatauv(L, len3 * sizeof(WaitEntry), 0);
-  memset(w, 0, len3 * sizeof(WaitEntry));
+/* Reads the array at index 3 of status_change into w (n entries). */
+static void read_entries(lua_State *L, WaitEntry *w, int n) {
+  int i;
   for (i = 0; i < n; i++) {
     size_t len;
     const char *name;
@@ -1410,9 +1406,9 @@ static int l_status_change(lua_State *L) {
     name = lua_tolstring(L, -1, &len);
     if (lua_type(L, -1) != LUA_TSTRING || len == 0 ||
         len > ISCARD_MAX_READERNAME || strlen(name) != len)
-      return luaL_argerror(L, 3,
-                           "each entry needs a reader name of 1..128 "
-                           "bytes without NUL");
+      luaL_argerror(L, 3,
+                    "each entry needs a reader name of 1..128 "
+                    "bytes without NUL");
     memcpy(w[i].name, name, len + 1);
     w[i].rs.szReader = w[i].name;
     lua_pushliteral(L, "current");
@@ -1423,27 +1419,61 @@ static int l_status_change(lua_State *L) {
             : (DWORD)iscard_checkint(L, -1, 3, "current", 0, 4294967295LL);
     lua_pop(L, 3);
   }
+}
+
+/* Writes event and atr of each of the n answers into the entries of the
+ * array at index `arr`. */
+static void write_events(lua_State *L, int arr, const SCARD_READERSTATE *rs,
+                         int n) {
+  int i;
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, arr, i + 1);
+    iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
+    lua_setfield(L, -2, "event");
+    lua_pushlstring(L, (const char *)rs[i].rgbAtr,
+                    rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
+    lua_setfield(L, -2, "atr");
+    lua_pop(L, 1);
+  }
+}
+
+/* The checks of status_change's arguments: the timeout and the number of
+ * entries (the entries themselves are read by read_entries). */
+static int check_status_change(lua_State *L, long long *timeout) {
+  size_t len3;
+  /* up to 0xFFFFFFFE: 0xFFFFFFFF is PC/SC's INFINITE */
+  *timeout =
+      iscard_checkint(L, 2, 2, "timeout_ms", -2147483647 - 1, 4294967294LL);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  len3 = (size_t)lua_rawlen(L, 3);
+  luaL_argcheck(L, len3 >= 1 && len3 <= (size_t)0x7FFFFFFF / sizeof(WaitEntry),
+                3, "1 or more reader entries");
+  return (int)len3;
+}
+
+static int l_status_change(lua_State *L) {
+  WaitEntry *w;
+  SCARDCONTEXT ctx;
+  int temp, n, i, r;
+  long long timeout;
+  n = check_status_change(L, &timeout);
+  /* A userdata, so that an argument error below cannot leak it. */
+  w = (WaitEntry *)lua_newuserdatauv(L, (size_t)n * sizeof(WaitEntry), 0);
+  memset(w, 0, (size_t)n * sizeof(WaitEntry));
+  read_entries(L, w, n);
   if ((r = with_context(L, 1, &ctx, &temp)) != 0) return r;
   {
     /* pcsc-lite wants one contiguous array of SCARD_READERSTATE; the names
      * stay in w.  A second userdata for the same reason as w. */
     SCARD_READERSTATE *rs = (SCARD_READERSTATE *)lua_newuserdatauv(
-        L, len3 * sizeof(SCARD_READERSTATE), 0);
+        L, (size_t)n * sizeof(SCARD_READERSTATE), 0);
     LONG rv;
     for (i = 0; i < n; i++) rs[i] = w[i].rs;
     rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout, rs,
                               (DWORD)n);
     if (temp) (void)SCardReleaseContext(ctx);
     if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardGetStatusChange");
-    for (i = 0; i < n; i++) {
-      lua_rawgeti(L, 3, i + 1);
-      iscard_pushu32(L, (unsigned long)rs[i].dwEventState);
-      lua_setfield(L, -2, "event");
-      lua_pushlstring(L, (const char *)rs[i].rgbAtr,
-                      rs[i].cbAtr <= sizeof rs[i].rgbAtr ? rs[i].cbAtr : 0);
-      lua_setfield(L, -2, "atr");
-      lua_pop(L, 1);
-    }
+    write_events(L, 3, rs, n);
   }
   lua_pushvalue(L, 3);
   return 1;
@@ -1520,6 +1550,512 @@ static int l_sleep(lua_State *L) {
 }
 
 /* ------------------------------------------------------------------ */
+/* calls that yield: the same calls, run on the ISCard's worker thread */
+
+/* core.async.X(card, ...) checks its arguments as card:X does, copies them
+ * into a job (worker.h), queues it on the card's worker and returns the
+ * waitable, or nil, message, code when the call fails before any PC/SC
+ * call.  core.collect(card, w, ...) then returns what card:X would have
+ * (lua/iscard/loop.lua puts the two around the program's waiter).  Every
+ * payload starts with an AsyncHead: finish, the half that runs in Lua, and
+ * the PC/SC result. */
+typedef struct AsyncHead {
+  int (*finish)(lua_State *L, ISCard *c, void *job);
+  LONG rv;
+} AsyncHead;
+
+typedef int (*AsyncFinish)(lua_State *L, ISCard *c, void *job);
+
+/* A new job of `size` bytes on c's worker (made on first use); its
+ * waitable is left on the stack for async_submit. */
+static void *async_job(lua_State *L, ISCard *c, size_t size, IscRun run,
+                       AsyncFinish finish) {
+  AsyncHead *h;
+  if (c->worker == NULL && (c->worker = isc_worker_new()) == NULL)
+    luaL_error(L, "not enough memory");
+  h = (AsyncHead *)isc_job_new(L, size, run, c);
+  h->finish = finish;
+  return h;
+}
+
+static int async_submit(lua_State *L, ISCard *c) {
+  isc_worker_submit(L, c->worker);
+  return 1;
+}
+
+/* collect(card, w, ...) -> what the call returns.  A call whose ISCard was
+ * closed before it could run fails with SCARD_E_CANCELLED. */
+static int l_collect(lua_State *L) {
+  ISCard *c = (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
+  int dropped = 0;
+  AsyncHead *h = (AsyncHead *)isc_job_result(L, 2, c, &dropped);
+  if (dropped || !c->has_ctx)
+    return pcsc_fail(L, SCARD_E_CANCELLED,
+                     "the ISCard was closed while the call waited");
+  return h->finish(L, c, h);
+}
+
+/* What the object holds, released on its worker once the call in flight
+ * (if any) is over: SCardCancel ends a status wait at once. */
+typedef struct ReleaseJob {
+  SCARDCONTEXT ctx;
+  SCARDHANDLE card;
+  int has_ctx, attached, borrowed, locked;
+} ReleaseJob;
+
+static void run_release(void *p) {
+  ReleaseJob *r = (ReleaseJob *)p;
+  if (r->attached) {
+    if (!r->borrowed)
+      (void)SCardDisconnect(r->card, SCARD_LEAVE_CARD);
+    else if (r->locked)
+      (void)SCardEndTransaction(r->card, SCARD_LEAVE_CARD);
+  }
+  if (r->has_ctx) (void)SCardReleaseContext(r->ctx);
+}
+
+static void release_on_worker(lua_State *L, ISCard *c) {
+  ReleaseJob r;
+  r.ctx = c->ctx;
+  r.card = c->card;
+  r.has_ctx = c->has_ctx;
+  r.attached = c->attached;
+  r.borrowed = c->borrowed;
+  r.locked = c->locked;
+  if (c->has_ctx && isc_worker_busy_cancellable(c->worker))
+    (void)SCardCancel(c->ctx);
+  isc_worker_close(c->worker, run_release, &r, sizeof r);
+  c->worker = NULL;
+  forget_card(c);
+  if (c->has_ctx) {
+    c->has_ctx = 0;
+    c->ctx = 0;
+    (void)contexts_held(L, -1);
+  }
+}
+
+/* --- transmit */
+typedef struct TransmitJob {
+  AsyncHead head;
+  SCARDHANDLE card;
+  const SCARD_IO_REQUEST *pci;
+  DWORD len, rlen;
+  BYTE reply[MAX_BUFFER_SIZE_EXTENDED];
+  /* the command APDU follows */
+} TransmitJob;
+
+static void run_transmit(void *p) {
+  TransmitJob *j = (TransmitJob *)p;
+  j->rlen = (DWORD)sizeof j->reply;
+  j->head.rv = SCardTransmit(j->card, j->pci, (LPCBYTE)(j + 1), j->len, NULL,
+                             j->reply, &j->rlen);
+}
+
+static int finish_transmit(lua_State *L, ISCard *c, void *p) {
+  TransmitJob *j = (TransmitJob *)p;
+  (void)c;
+  if (j->head.rv != SCARD_S_SUCCESS)
+    return pcsc_fail(L, j->head.rv, "Transaction: SCardTransmit");
+  if (j->rlen > (DWORD)sizeof j->reply) j->rlen = (DWORD)sizeof j->reply;
+  lua_pushlstring(L, (const char *)j->reply, j->rlen);
+  if (j->rlen < 2) return 1;
+  lua_pushinteger(L, (lua_Integer)j->reply[j->rlen - 2] * 256 +
+                         j->reply[j->rlen - 1]);
+  return 2;
+}
+
+static int a_transmit(lua_State *L) {
+  ISCard *c = check_attached(L, "Transaction");
+  size_t len;
+  const char *apdu = luaL_checklstring(L, 2, &len);
+  TransmitJob *j;
+  int n;
+  if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(
+        L, 2,
+        lua_pushfstring(L, "command APDU of %d bytes (must be 4..%d)", (int)len,
+                        (int)MAX_BUFFER_SIZE_EXTENDED));
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "Transaction")) != 0)
+    return n;
+  j = (TransmitJob *)async_job(L, c, sizeof *j + len, run_transmit,
+                               finish_transmit);
+  j->card = c->card;
+  j->pci = c->active == SCARD_PROTOCOL_T0   ? SCARD_PCI_T0
+           : c->active == SCARD_PROTOCOL_T1 ? SCARD_PCI_T1
+                                            : SCARD_PCI_RAW;
+  j->len = (DWORD)len;
+  memcpy(j + 1, apdu, len);
+  return async_submit(L, c);
+}
+
+/* --- control */
+typedef struct ControlJob {
+  AsyncHead head;
+  SCARDHANDLE card;
+  unsigned long code;
+  DWORD len, max, got;
+  BYTE reply[MAX_BUFFER_SIZE_EXTENDED];
+  /* the input follows */
+} ControlJob;
+
+static void run_control(void *p) {
+  ControlJob *j = (ControlJob *)p;
+  j->head.rv = SCardControl(j->card, (DWORD)j->code, (LPCVOID)(j + 1), j->len,
+                            j->reply, j->max, &j->got);
+}
+
+static int finish_control(lua_State *L, ISCard *c, void *p) {
+  ControlJob *j = (ControlJob *)p;
+  (void)c;
+  if (j->head.rv != SCARD_S_SUCCESS) {
+    char hex[16];
+    (void)snprintf(hex, sizeof hex, "%08lX", j->code);
+    lua_pushfstring(L, "control 0x%s: SCardControl", hex);
+    return pcsc_fail(L, j->head.rv, lua_tostring(L, -1));
+  }
+  if (j->got > j->max) j->got = j->max;
+  lua_pushlstring(L, (const char *)j->reply, j->got);
+  return 1;
+}
+
+static int a_control(lua_State *L) {
+  ISCard *c = check_attached(L, "control");
+  unsigned long code = check_u32(L, 2, "control code");
+  size_t len;
+  const char *in = luaL_optlstring(L, 3, "", &len);
+  lua_Integer max =
+      lua_isnoneornil(L, 4)
+          ? (lua_Integer)MAX_BUFFER_SIZE_EXTENDED
+          : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0,
+                                         MAX_BUFFER_SIZE_EXTENDED);
+  ControlJob *j;
+  if (len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 3,
+                         lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
+                                         (int)MAX_BUFFER_SIZE_EXTENDED));
+  j = (ControlJob *)async_job(L, c, sizeof *j + len, run_control,
+                              finish_control);
+  j->card = c->card;
+  j->code = code;
+  j->len = (DWORD)len;
+  j->max = (DWORD)max;
+  memcpy(j + 1, in, len);
+  return async_submit(L, c);
+}
+
+/* --- attr_raw and set_attr */
+typedef struct AttrJob {
+  AsyncHead head;
+  SCARDHANDLE card;
+  unsigned long id;
+  int set;
+  DWORD len;
+  BYTE buf[MAX_BUFFER_SIZE_EXTENDED];
+} AttrJob;
+
+static void run_attr(void *p) {
+  AttrJob *j = (AttrJob *)p;
+  if (j->set) {
+    j->head.rv = SCardSetAttrib(j->card, (DWORD)j->id, j->buf, j->len);
+    return;
+  }
+  j->len = ISCARD_ATTR_FIRST; /* as m_attr_raw: 264 bytes, then more */
+  j->head.rv = SCardGetAttrib(j->card, (DWORD)j->id, j->buf, &j->len);
+  if (j->head.rv == SCARD_E_INSUFFICIENT_BUFFER && j->len > ISCARD_ATTR_FIRST &&
+      j->len <= (DWORD)sizeof j->buf)
+    j->head.rv = SCardGetAttrib(j->card, (DWORD)j->id, j->buf, &j->len);
+}
+
+static int finish_attr(lua_State *L, ISCard *c, void *p) {
+  AttrJob *j = (AttrJob *)p;
+  (void)c;
+  if (j->head.rv != SCARD_S_SUCCESS)
+    return attr_fail(L, j->head.rv, j->id,
+                     j->set ? "SCardSetAttrib" : "SCardGetAttrib");
+  if (j->set) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  if (j->len > (DWORD)sizeof j->buf) j->len = (DWORD)sizeof j->buf;
+  lua_pushlstring(L, (const char *)j->buf, j->len);
+  return 1;
+}
+
+static int a_attr(lua_State *L, int set) {
+  ISCard *c = check_attached(L, set ? "set_attr" : "attr_raw");
+  unsigned long id = check_u32(L, 2, "attribute id");
+  size_t len = 0;
+  const char *v = set ? luaL_checklstring(L, 3, &len) : NULL;
+  AttrJob *j;
+  if (len > MAX_BUFFER_SIZE_EXTENDED)
+    return luaL_argerror(L, 3,
+                         lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
+                                         (int)MAX_BUFFER_SIZE_EXTENDED));
+  j = (AttrJob *)async_job(L, c, sizeof *j, run_attr, finish_attr);
+  j->card = c->card;
+  j->id = id;
+  j->set = set;
+  j->len = (DWORD)len;
+  if (len > 0) memcpy(j->buf, v, len);
+  return async_submit(L, c);
+}
+
+static int a_attr_raw(lua_State *L) { return a_attr(L, 0); }
+static int a_set_attr(lua_State *L) { return a_attr(L, 1); }
+
+/* --- the connection: AttachByReader, ReAttach, Detach, Lock, Unlock */
+typedef struct ConnJob {
+  AsyncHead head;
+  SCARDCONTEXT ctx;
+  SCARDHANDLE card;
+  int op; /* CONN_* */
+  DWORD share, prefer, disp, active;
+  int end_exclusive; /* ReAttach: end pcscd's leftover lock (m_reattach) */
+  char reader[ISCARD_MAX_READERNAME + 1];
+} ConnJob;
+
+enum { CONN_ATTACH, CONN_REATTACH, CONN_DETACH, CONN_LOCK, CONN_UNLOCK };
+
+static void run_conn(void *p) {
+  ConnJob *j = (ConnJob *)p;
+  switch (j->op) {
+    case CONN_ATTACH:
+      j->head.rv = SCardConnect(j->ctx, j->reader, j->share, j->prefer,
+                                &j->card, &j->active);
+      break;
+    case CONN_REATTACH:
+      j->head.rv =
+          SCardReconnect(j->card, j->share, j->prefer, j->disp, &j->active);
+      if (j->head.rv == SCARD_S_SUCCESS && j->end_exclusive)
+        (void)SCardEndTransaction(j->card, SCARD_LEAVE_CARD);
+      break;
+    case CONN_DETACH: j->head.rv = SCardDisconnect(j->card, j->disp); break;
+    case CONN_LOCK: j->head.rv = SCardBeginTransaction(j->card); break;
+    default: j->head.rv = SCardEndTransaction(j->card, j->disp); break;
+  }
+}
+
+/* The card c is attached to now: after SCardConnect, sync or not. */
+static void adopt(lua_State *L, ISCard *c, SCARDHANDLE h, DWORD share,
+                  DWORD prefer, DWORD active, const char *name) {
+  c->card = h;
+  c->attached = 1;
+  c->borrowed = 0;
+  c->locked = 0;
+  c->share = share;
+  c->prefer = prefer;
+  c->active = active;
+  memcpy(c->reader, name, strlen(name) + 1); /* at most 128 + 1: check_reader */
+  note_attached(L, 1);
+}
+
+static int finish_attach(lua_State *L, ISCard *c, ConnJob *j) {
+  if (j->head.rv != SCARD_S_SUCCESS) {
+    lua_pushfstring(L, "AttachByReader '%s'", j->reader);
+    return pcsc_fail(L, j->head.rv, lua_tostring(L, -1));
+  }
+  if (c->attached) { /* another coroutine attached meanwhile: not twice */
+    (void)SCardDisconnect(j->card, SCARD_LEAVE_CARD);
+    return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
+                         "(Detach first)");
+  }
+  adopt(L, c, j->card, j->share, j->prefer, j->active, j->reader);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* The state change of a call on the connection, once it is over; the
+ * card may have been detached (and attached again) meanwhile by another
+ * coroutine: then only the result is reported. */
+static int finish_conn(lua_State *L, ISCard *c, void *p) {
+  ConnJob *j = (ConnJob *)p;
+  int same = c->attached && c->card == j->card;
+  LONG rv = j->head.rv;
+  if (j->op == CONN_ATTACH) return finish_attach(L, c, j);
+  if (j->op == CONN_REATTACH) {
+    if (rv != SCARD_S_SUCCESS)
+      return pcsc_fail(L, rv, "ReAttach: SCardReconnect");
+    if (same) {
+      c->share = j->share;
+      c->active = j->active;
+    }
+  } else if (j->op == CONN_DETACH) {
+    if (rv == SCARD_E_INVALID_VALUE || rv == SCARD_E_UNSUPPORTED_FEATURE)
+      return pcsc_fail(L, rv, "Detach: SCardDisconnect");
+    if (same) {
+      if (c->locked) set_lock(L, c, 0);
+      forget_card(c);
+    }
+    if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Detach");
+  } else if (j->op == CONN_LOCK) {
+    if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "LockSCard");
+    if (same) {
+      c->locked = 1;
+      set_lock(L, c, 1);
+    }
+  } else {
+    if (same) {
+      set_lock(L, c, 0);
+      c->locked = 0;
+    }
+    if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "UnlockSCard");
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+static ConnJob *conn_job(lua_State *L, ISCard *c, int op) {
+  ConnJob *j =
+      (ConnJob *)async_job(L, c, sizeof(ConnJob), run_conn, finish_conn);
+  j->op = op;
+  j->ctx = c->ctx;
+  j->card = c->card;
+  return j;
+}
+
+static int a_attach_by_reader(lua_State *L) {
+  ISCard *c = check_open(L, "AttachByReader");
+  const char *name = check_reader(L, 2);
+  lua_Integer share = check_option(L, 3, 2, share_opts, "share mode");
+  lua_Integer proto =
+      check_option(L, 4, COM_T0 | COM_T1, protocol_opts, "protocol");
+  ConnJob *j;
+  int n;
+  if (c->attached)
+    return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
+                         "(Detach first)");
+  if ((n = locked_elsewhere(L, c, name, 0, "AttachByReader")) != 0) return n;
+  j = conn_job(L, c, CONN_ATTACH);
+  j->share = (DWORD)share;
+  j->prefer = protocol_to_pcsc(proto);
+  memcpy(j->reader, name, strlen(name) + 1);
+  return async_submit(L, c);
+}
+
+static int a_reattach(lua_State *L) {
+  ISCard *c = check_attached(L, "ReAttach");
+  lua_Integer share =
+      check_option(L, 2, (lua_Integer)c->share, share_opts, "share mode");
+  lua_Integer init = check_option(L, 3, 0, disposition_opts, "disposition");
+  ConnJob *j;
+  int n;
+  if (c->borrowed)
+    return luaL_error(L, "iscard.ISCard: ReAttach of a handle attached by "
+                         "AttachByHandle (its owner reconnects it)");
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "ReAttach")) != 0)
+    return n;
+  if (share == SCARD_SHARE_EXCLUSIVE &&
+      (n = connected_elsewhere(L, c, "ReAttach")) != 0)
+    return n;
+  j = conn_job(L, c, CONN_REATTACH);
+  j->share = (DWORD)share;
+  j->prefer = c->prefer;
+  j->disp = (DWORD)init;
+  j->end_exclusive = c->share == SCARD_SHARE_EXCLUSIVE &&
+                     share != SCARD_SHARE_EXCLUSIVE && !c->locked;
+  return async_submit(L, c);
+}
+
+/* Detach of a borrowed handle only lets go (no PC/SC wait): card:Detach. */
+static int a_detach(lua_State *L) {
+  ISCard *c = check_attached(L, "Detach");
+  lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
+  ConnJob *j;
+  int n;
+  if (c->borrowed) return m_detach(L);
+  if (disp != SCARD_LEAVE_CARD &&
+      (n = locked_elsewhere(L, c, c->reader, c->card, "Detach")) != 0)
+    return n;
+  j = conn_job(L, c, CONN_DETACH);
+  j->disp = (DWORD)disp;
+  return async_submit(L, c);
+}
+
+static int a_lock(lua_State *L) {
+  ISCard *c = check_attached(L, "LockSCard");
+  int n;
+  if (c->locked)
+    return luaL_error(L, "iscard.ISCard: LockSCard while already locked "
+                         "(locks do not nest; UnlockSCard first)");
+  if ((n = locked_elsewhere(L, c, c->reader, c->card, "LockSCard")) != 0)
+    return n;
+  (void)conn_job(L, c, CONN_LOCK);
+  return async_submit(L, c);
+}
+
+static int a_unlock(lua_State *L) {
+  ISCard *c = check_attached(L, "UnlockSCard");
+  lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
+  if (!c->locked)
+    return luaL_error(L, "iscard.ISCard: UnlockSCard without LockSCard");
+  conn_job(L, c, CONN_UNLOCK)->disp = (DWORD)disp;
+  return async_submit(L, c);
+}
+
+/* --- status_change on an ISCard's context (a status wait: cancellable) */
+typedef struct StatusJob {
+  AsyncHead head;
+  SCARDCONTEXT ctx;
+  DWORD timeout;
+  int n;
+  /* n WaitEntry, then n SCARD_READERSTATE, follow */
+} StatusJob;
+
+static void run_status(void *p) {
+  StatusJob *j = (StatusJob *)p;
+  WaitEntry *w = (WaitEntry *)(j + 1);
+  SCARD_READERSTATE *rs = (SCARD_READERSTATE *)(w + j->n);
+  int i;
+  for (i = 0; i < j->n; i++) {
+    rs[i] = w[i].rs;
+    rs[i].szReader = w[i].name; /* the names in this very block */
+  }
+  j->head.rv = SCardGetStatusChange(j->ctx, j->timeout, rs, (DWORD)j->n);
+}
+
+static int finish_status(lua_State *L, ISCard *c, void *p) {
+  StatusJob *j = (StatusJob *)p;
+  (void)c;
+  if (j->head.rv != SCARD_S_SUCCESS)
+    return pcsc_fail(L, j->head.rv, "SCardGetStatusChange");
+  /* collect(card, w, timeout, states): the array is at index 4 */
+  write_events(L, 4, (SCARD_READERSTATE *)((WaitEntry *)(j + 1) + j->n), j->n);
+  lua_pushvalue(L, 4);
+  return 1;
+}
+
+static int a_status_change(lua_State *L) {
+  long long timeout;
+  int n = check_status_change(L, &timeout);
+  ISCard *c = (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
+  StatusJob *j;
+  if (!c->has_ctx) luaL_argerror(L, 1, "the ISCard is closed");
+  j = (StatusJob *)async_job(
+      L, c,
+      sizeof *j + (size_t)n * (sizeof(WaitEntry) + sizeof(SCARD_READERSTATE)),
+      run_status, finish_status);
+  j->ctx = c->ctx;
+  j->timeout = timeout < 0 ? INFINITE : (DWORD)timeout;
+  j->n = n;
+  read_entries(L, (WaitEntry *)(j + 1), n);
+  isc_job_set_cancellable(L, -1);
+  return async_submit(L, c);
+}
+
+static const luaL_Reg async_functions[] = {
+    {"AttachByReader", a_attach_by_reader},
+    {"ReAttach", a_reattach},
+    {"Detach", a_detach},
+    {"LockSCard", a_lock},
+    {"UnlockSCard", a_unlock},
+    {"transmit", a_transmit},
+    {"control", a_control},
+    {"attr_raw", a_attr_raw},
+    {"set_attr", a_set_attr},
+    {"status_change", a_status_change},
+    {NULL, NULL}};
+
+/* ------------------------------------------------------------------ */
 
 static const luaL_Reg methods[] = {
     {"AttachByReader", m_attach_by_reader},
@@ -1590,6 +2126,7 @@ static const luaL_Reg wrapped[] = {
 
 ISCARD_API int luaopen_iscard_core(lua_State *L) {
   const ErrorName *e;
+  const luaL_Reg *e2;
   luaL_newlib(L, functions);
 
   /* methods are shared with the Lua layer, which adds Transaction and
@@ -1662,5 +2199,28 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   lua_setfield(L, -2, "MIN_APDU");
   lua_pushinteger(L, (lua_Integer)MAX_BUFFER_SIZE_EXTENDED);
   lua_setfield(L, -2, "MAX_APDU");
+
+  /* The calls that yield (lua/iscard/loop.lua), and the blocking ones
+   * under the same names, for the Lua layer to switch between. */
+  isc_worker_open(L);
+  luaL_getmetatable(L, ISCARD_MT);
+  lua_newtable(L);
+  set_with_mt(L, async_functions);
+  lua_setfield(L, -3, "async");
+  lua_newtable(L);
+  lua_getfield(L, -2, "methods");
+  for (e2 = async_functions; e2->name != NULL; e2++) {
+    lua_getfield(L, -1, e2->name);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_getfield(L, -4, e2->name); /* status_change: a module function */
+    }
+    lua_setfield(L, -3, e2->name);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, -3, "blocking");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_collect);
+  lua_setfield(L, -2, "collect");
   return 1;
 }

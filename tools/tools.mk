@@ -47,14 +47,18 @@ windows: need-windows
 	    | sed -n '/Ordinal\/Name Pointer/,/^$$/p' | awk '/^[[:space:]]*\[ *[0-9]+\]/ {printf " %s", $$NF}'; echo; \
 	done
 
-.PRECIOUS: $(WIN_BUILD)/%/iscard_core.o
-$(WIN_BUILD)/%/iscard_core.o: src/iscard_core.c src/iscard_names.h src/compat.h
+.PRECIOUS: $(WIN_BUILD)/%/iscard_core.o $(WIN_BUILD)/%/worker.o
+$(WIN_BUILD)/%/iscard_core.o: src/iscard_core.c src/iscard_names.h src/compat.h src/worker.h
 	@mkdir -p $(dir $@)
 	$*-gcc $(WARN) -Werror $(CFLAGS) -I$(WIN_LUA_INCDIR) -c -o $@ src/iscard_core.c
 
-$(WIN_BUILD)/%/iscard/core.dll: $(WIN_BUILD)/%/iscard_core.o
+$(WIN_BUILD)/%/worker.o: src/worker.c src/worker.h src/compat.h
 	@mkdir -p $(dir $@)
-	{ echo "LIBRARY lua54.dll"; echo EXPORTS; $*-nm -u $< | awk '{print $$2}' | sed 's/^_//' \
-	  | grep -E '^luaL?_'; } > $(WIN_BUILD)/$*/lua54.def
+	$*-gcc $(WARN) -Werror $(CFLAGS) -I$(WIN_LUA_INCDIR) -c -o $@ src/worker.c
+
+$(WIN_BUILD)/%/iscard/core.dll: $(WIN_BUILD)/%/iscard_core.o $(WIN_BUILD)/%/worker.o
+	@mkdir -p $(dir $@)
+	{ echo "LIBRARY lua54.dll"; echo EXPORTS; $*-nm -u $^ | awk 'NF == 2 {print $$2}' | sed 's/^_//' \
+	  | grep -E '^luaL?_' | sort -u; } > $(WIN_BUILD)/$*/lua54.def
 	$*-dlltool -d $(WIN_BUILD)/$*/lua54.def -l $(WIN_BUILD)/$*/liblua54.a -D lua54.dll
-	$*-gcc -shared -o $@ $< $(WIN_BUILD)/$*/liblua54.a -lwinscard
+	$*-gcc -shared -o $@ $^ $(WIN_BUILD)/$*/liblua54.a -lwinscard

@@ -104,6 +104,15 @@ function M.cancel(obj)
   return util.ccall("cancel", core.cancel, obj)
 end
 
+--- Sets the function that waits while a call runs on its ISCard's thread,
+-- so that a coroutine yields to the program's event loop instead of
+-- blocking it (`iscard.loop`, which documents the waitable; the README,
+-- "Event loops and many readers"); nil: calls block (the default).
+-- @function set_waiter
+-- @tparam ?function fn `fn(w)`: returns once `w:ready()`
+-- @treturn ?function the previous waiter
+LAZY.set_waiter = { "iscard.loop", "set_waiter" }
+
 --- Creates an ISCardCmd: one command APDU and its reply.
 -- @function ISCardCmd
 LAZY.ISCardCmd = from("iscard.cmd", "new")
