@@ -95,7 +95,8 @@ function Channel:Transaction(cmd, opts)
     check_cla(s.cla, st.number, "CLA")
     if s.alt_cla then check_cla(s.alt_cla, st.number, "AlternateClassId") end
   end
-  return channel_transaction(st.transmit, st.card, cmd, opts, self, st.wire)
+  -- (the card's transmit as it is now: iscard.set_waiter switches it)
+  return channel_transaction(st.card.transmit, st.card, cmd, opts, self, st.wire)
 end
 
 -- Channels let go of by the collector or a `<close>` variable, by card
@@ -204,7 +205,7 @@ end
 -- Makes the channel object for channel `number` of `card`.
 local function new(card, number)
   local self = {}
-  local st = { card = card, number = number, transmit = card.transmit, handle = handle_of(card) }
+  local st = { card = card, number = number, handle = handle_of(card) }
   st.wire_cla = assert(M.cla(0, number))
   -- every APDU the engine sends: the channel into its CLA (checked before
   -- sending by Transaction; a follow-up's CLA derives from a checked one)
