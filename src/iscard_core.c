@@ -97,15 +97,15 @@ ISCARD_API int luaopen_iscard_core(lua_State *L);
 typedef struct ISCard {
   SCARDCONTEXT ctx;
   SCARDHANDLE card;
-  int has_ctx;      /* ctx is valid (not yet released) */
-  int attached;     /* card is valid */
-  int borrowed;     /* card came from AttachByHandle: never disconnect it */
-  int locked;       /* we hold SCardBeginTransaction */
-  int lock_counted; /* that lock is counted in *locks */
-  int *locks;       /* this Lua state's count of recorded locks (set_lock) */
-  DWORD share;      /* PC/SC share mode used at attach, reused by ReAttach */
-  DWORD prefer;     /* PC/SC protocol mask asked for at attach */
-  DWORD active;     /* PC/SC active protocol */
+  int has_ctx;       /* ctx is valid (not yet released) */
+  int attached;      /* card is valid */
+  int borrowed;      /* card came from AttachByHandle: never disconnect it */
+  int locked;        /* we hold SCardBeginTransaction */
+  int lock_counted;  /* that lock is counted in *locks */
+  int *locks;        /* this Lua state's count of recorded locks (set_lock) */
+  DWORD share;       /* PC/SC share mode used at attach, reused by ReAttach */
+  DWORD prefer;      /* PC/SC protocol mask asked for at attach */
+  DWORD active;      /* PC/SC active protocol */
   IscWorker *worker; /* the thread of the calls that yield (NULL: none yet) */
   char reader[ISCARD_MAX_READERNAME + 1];
   /* One reply buffer per object, so Transaction allocates nothing but the
@@ -1454,7 +1454,7 @@ static int check_status_change(lua_State *L, long long *timeout) {
 static int l_status_change(lua_State *L) {
   WaitEntry *w;
   SCARDCONTEXT ctx;
-  int temp, n, i, r;
+  int temp, n, r;
   long long timeout;
   n = check_status_change(L, &timeout);
   /* A userdata, so that an argument error below cannot leak it. */
@@ -1468,6 +1468,7 @@ static int l_status_change(lua_State *L) {
     SCARD_READERSTATE *rs = (SCARD_READERSTATE *)lua_newuserdatauv(
         L, (size_t)n * sizeof(SCARD_READERSTATE), 0);
     LONG rv;
+    int i;
     for (i = 0; i < n; i++) rs[i] = w[i].rs;
     rv = SCardGetStatusChange(ctx, timeout < 0 ? INFINITE : (DWORD)timeout, rs,
                               (DWORD)n);
@@ -1800,8 +1801,12 @@ static int a_attr(lua_State *L, int set) {
   return async_submit(L, c);
 }
 
-static int a_attr_raw(lua_State *L) { return a_attr(L, 0); }
-static int a_set_attr(lua_State *L) { return a_attr(L, 1); }
+static int a_attr_raw(lua_State *L) {
+  return a_attr(L, 0);
+}
+static int a_set_attr(lua_State *L) {
+  return a_attr(L, 1);
+}
 
 /* --- the connection: AttachByReader, ReAttach, Detach, Lock, Unlock */
 typedef struct ConnJob {

@@ -60,9 +60,9 @@ struct IscJob {
 #endif
   /* the payload, aligned for anything it holds */
   union {
-    double d;
-    void *p;
-    long long l;
+    double d;    /* cppcheck-suppress unusedStructMember */
+    void *p;     /* cppcheck-suppress unusedStructMember */
+    long long l; /* cppcheck-suppress unusedStructMember */
   } payload[1];
 };
 
@@ -88,22 +88,36 @@ static int g_threads;
 #ifdef _WIN32
 static SRWLOCK g_lock = SRWLOCK_INIT;
 static CONDITION_VARIABLE g_ended = CONDITION_VARIABLE_INIT;
-static void lock(void) { AcquireSRWLockExclusive(&g_lock); }
-static void unlock(void) { ReleaseSRWLockExclusive(&g_lock); }
-static void signal_ended(void) { WakeAllConditionVariable(&g_ended); }
+static void lock(void) {
+  AcquireSRWLockExclusive(&g_lock);
+}
+static void unlock(void) {
+  ReleaseSRWLockExclusive(&g_lock);
+}
+static void signal_ended(void) {
+  WakeAllConditionVariable(&g_ended);
+}
 static void wait_ended(int ms) {
   (void)SleepConditionVariableSRW(&g_ended, &g_lock, (DWORD)ms, 0);
 }
 static void wait_cond(IscWorker *w) {
   (void)SleepConditionVariableSRW(&w->cond, &g_lock, INFINITE, 0);
 }
-static void signal_cond(IscWorker *w) { WakeConditionVariable(&w->cond); }
+static void signal_cond(IscWorker *w) {
+  WakeConditionVariable(&w->cond);
+}
 #else
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_ended = PTHREAD_COND_INITIALIZER;
-static void lock(void) { (void)pthread_mutex_lock(&g_lock); }
-static void unlock(void) { (void)pthread_mutex_unlock(&g_lock); }
-static void signal_ended(void) { (void)pthread_cond_broadcast(&g_ended); }
+static void lock(void) {
+  (void)pthread_mutex_lock(&g_lock);
+}
+static void unlock(void) {
+  (void)pthread_mutex_unlock(&g_lock);
+}
+static void signal_ended(void) {
+  (void)pthread_cond_broadcast(&g_ended);
+}
 static void wait_ended(int ms) {
   struct timespec ts;
   (void)clock_gettime(CLOCK_REALTIME, &ts);
@@ -118,7 +132,9 @@ static void wait_ended(int ms) {
 static void wait_cond(IscWorker *w) {
   (void)pthread_cond_wait(&w->cond, &g_lock);
 }
-static void signal_cond(IscWorker *w) { (void)pthread_cond_signal(&w->cond); }
+static void signal_cond(IscWorker *w) {
+  (void)pthread_cond_signal(&w->cond);
+}
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -194,13 +210,14 @@ void *isc_job_new(lua_State *L, size_t size, IscRun run, const void *owner) {
   lua_setmetatable(L, -2);
   j = (IscJob *)calloc(1, offsetof(IscJob, payload) + (size ? size : 1));
   if (j == NULL) {
-    lua_pushliteral(L, "not enough memory");
-    lua_error(L);
+    (void)luaL_error(L, "not enough memory");
+    return NULL; /* (luaL_error does not return) */
   }
   if (!job_open_signal(j)) {
     free(j);
-    lua_pushliteral(L, "iscard: no descriptor for a waitable (too many open files?)");
-    lua_error(L);
+    (void)luaL_error(
+        L, "iscard: no descriptor for a waitable (too many open files?)");
+    return NULL;
   }
   j->run = run;
   j->owner = owner;
@@ -240,8 +257,11 @@ static void wait_done(IscJob *j) {
 void *isc_job_result(lua_State *L, int idx, const void *owner, int *dropped) {
   Waitable *wt = to_waitable(L, idx);
   IscJob *j = wt->job;
-  if (j == NULL || j->owner != owner)
-    luaL_error(L, "iscard: a waitable collected twice or by another object");
+  if (j == NULL || j->owner != owner) {
+    (void)luaL_error(L, "iscard: a waitable collected twice or by another "
+                        "object");
+    return NULL; /* (luaL_error does not return) */
+  }
   wait_done(j);
   lock();
   *dropped = j->state == JOB_DROPPED;
@@ -298,7 +318,7 @@ static int w_gc(lua_State *L) {
 
 static int w_tostring(lua_State *L) {
   Waitable *wt = to_waitable(L, 1);
-  lua_pushstring(L, wt->job == NULL       ? "iscard.waitable (collected)"
+  lua_pushstring(L, wt->job == NULL         ? "iscard.waitable (collected)"
                     : job_finished(wt->job) ? "iscard.waitable (ready)"
                                             : "iscard.waitable (in flight)");
   return 1;
@@ -317,12 +337,9 @@ static int at_close(lua_State *L) {
 }
 
 void isc_worker_open(lua_State *L) {
-  static const luaL_Reg wmethods[] = {{"pollfd", w_pollfd},
-                                      {"events", w_events},
-                                      {"timeout", w_timeout},
-                                      {"ready", w_ready},
-                                      {"release", w_gc},
-                                      {NULL, NULL}};
+  static const luaL_Reg wmethods[] = {
+      {"pollfd", w_pollfd}, {"events", w_events}, {"timeout", w_timeout},
+      {"ready", w_ready},   {"release", w_gc},    {NULL, NULL}};
   if (luaL_newmetatable(L, ISC_WAITABLE_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, wmethods, 0);

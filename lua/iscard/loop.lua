@@ -40,7 +40,7 @@ local waiter -- the program's waiter, or nil
 -- pcall and xpcall (5.2 yields across those), and on 5.1 no frame the VM
 -- entered on its own (a metamethod or a for iterator, which have no name
 -- there, or the iterator's).
-local can_yield = coroutine.isyieldable
+local can_yield = coroutine.isyieldable -- luacheck: ignore 143 (5.3+, LuaJIT)
 if not can_yield then
   local running, getinfo = coroutine.running, debug.getinfo
   local v51 = _VERSION == "Lua 5.1"
