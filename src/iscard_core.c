@@ -107,6 +107,7 @@ typedef struct ISCard {
   DWORD prefer;      /* PC/SC protocol mask asked for at attach */
   DWORD active;      /* PC/SC active protocol */
   IscWorker *worker; /* the thread of the calls that yield (NULL: none yet) */
+  int generation;    /* isc_fork_generation when made: another is a child's */
   char reader[ISCARD_MAX_READERNAME + 1];
   /* One reply buffer per object, so Transaction allocates nothing but the
    * Lua string of the reply.  rbuf_busy: an exchange holds it (take_rbuf). */
@@ -343,6 +344,21 @@ static void push_reply(lua_State *L, ISCard *c, const BYTE *buf, DWORD len) {
   give_rbuf(c, buf);
 }
 
+/* Use of an ISCard in a process other than the one that made it (after
+ * fork): its context is a socket the parent shares, so nothing may be sent
+ * on it.  Pushes nil, message, ISCARD_E_FORKED (lua/iscard/util.lua). */
+#define ISCARD_E_FORKED 0xA0100006UL
+#define ISCARD_FORKED(c) ((c)->generation != isc_fork_generation)
+static int forked_fail(lua_State *L, const char *where) {
+  lua_pushnil(L);
+  lua_pushfstring(L,
+                  "ISCARD_E_FORKED: this ISCard was made in another process "
+                  "(create ISCards and monitors after fork) (%s)",
+                  where);
+  iscard_pushu32(L, ISCARD_E_FORKED);
+  return 3;
+}
+
 static void forget_card(ISCard *c) {
   c->attached = 0;
   c->borrowed = 0;
@@ -504,6 +520,14 @@ static void release_on_worker(lua_State *L, ISCard *c);
  * second call (or an error inside the first) cannot release twice. */
 static void release(lua_State *L, ISCard *c) {
   if (c->attached && c->locked) set_lock(L, c, 0);
+  if (ISCARD_FORKED(c)) { /* the parent's: let go, send nothing */
+    c->worker = NULL;     /* (its thread is the parent's too) */
+    forget_card(c);
+    if (c->has_ctx) (void)contexts_held(L, -1);
+    c->has_ctx = 0;
+    c->ctx = 0;
+    return;
+  }
   if (c->worker != NULL) {
     release_on_worker(L, c);
     return;
@@ -563,6 +587,7 @@ static int l_new(lua_State *L) {
   c->ctx = 0;
   c->has_ctx = 0;
   c->worker = NULL;
+  c->generation = isc_fork_generation;
   forget_card(c);
   c->lock_counted = 0;
   c->rbuf_busy = 0;
@@ -618,6 +643,7 @@ static int m_attach_by_reader(lua_State *L) {
   DWORD active = 0;
   LONG rv;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "AttachByReader");
   if (c->attached)
     return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
                          "(Detach first)");
@@ -678,6 +704,7 @@ static int m_attach_by_handle(lua_State *L) {
   DWORD state = 0, proto = 0;
   char reader[ISCARD_MAX_READERNAME + 64];
   LONG rv;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "AttachByHandle");
   if (c->attached)
     return luaL_error(L, "iscard.ISCard: AttachByHandle on an attached card "
                          "(Detach first)");
@@ -719,6 +746,7 @@ static int m_detach(lua_State *L) {
   SCARDHANDLE h = c->card;
   LONG rv = SCARD_S_SUCCESS;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Detach");
   if (disp != SCARD_LEAVE_CARD &&
       (n = locked_elsewhere(L, c, c->reader, h, "Detach")) != 0)
     return n;
@@ -768,6 +796,7 @@ static int m_reattach(lua_State *L) {
   int n;
   /* Reconnecting changes the owner's connection (share mode, protocol)
    * behind its back, as Detach with a disposition would. */
+  if (ISCARD_FORKED(c)) return forked_fail(L, "ReAttach");
   if (c->borrowed)
     return luaL_error(L, "iscard.ISCard: ReAttach of a handle attached by "
                          "AttachByHandle (its owner reconnects it)");
@@ -807,6 +836,7 @@ static int m_lock(lua_State *L) {
   ISCard *c = check_attached(L, "LockSCard");
   LONG rv;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "LockSCard");
   if (c->locked)
     return luaL_error(L, "iscard.ISCard: LockSCard while already locked "
                          "(locks do not nest; UnlockSCard first)");
@@ -832,6 +862,7 @@ static int m_unlock(lua_State *L) {
   ISCard *c = check_attached(L, "UnlockSCard");
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
   LONG rv;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "UnlockSCard");
   if (!c->locked)
     return luaL_error(L, "iscard.ISCard: UnlockSCard without LockSCard");
   rv = SCardEndTransaction(c->card, (DWORD)disp);
@@ -864,6 +895,7 @@ static int m_transmit(lua_State *L) {
   lua_Integer sw;
   LONG rv;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Transaction");
   if (apdu == NULL) apdu = luaL_checklstring(L, 2, &len); /* raises */
   if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(
@@ -967,6 +999,7 @@ static int g_status(lua_State *L) {
   DWORD state = 0, proto = 0;
   LONG rv;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Status");
   if ((n = locked_elsewhere(L, c, c->reader, c->card, "Status")) != 0) return n;
   rv = card_status(c, &state, &proto, NULL, NULL, NULL, 0);
   if (rv == SCARD_W_REMOVED_CARD || rv == SCARD_E_NO_SMARTCARD) {
@@ -997,6 +1030,7 @@ static int g_atr(lua_State *L) {
   BYTE atr[MAX_ATR_SIZE];
   LONG rv;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Atr");
   if ((n = locked_elsewhere(L, c, c->reader, c->card, "Atr")) != 0) return n;
   rv = card_status(c, &state, &proto, atr, &alen, NULL, 0);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "Atr: SCardStatus");
@@ -1189,6 +1223,7 @@ static int m_control(lua_State *L) {
   DWORD got = 0;
   BYTE *buf;
   LONG rv;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "control");
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3,
                          lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
@@ -1229,8 +1264,11 @@ static int m_attr_raw(lua_State *L) {
   ISCard *c = check_attached(L, "attr_raw");
   unsigned long id = check_u32(L, 2, "attribute id");
   DWORD len = ISCARD_ATTR_FIRST;
-  BYTE *buf = take_rbuf(L, c);
-  LONG rv = SCardGetAttrib(c->card, (DWORD)id, buf, &len);
+  BYTE *buf;
+  LONG rv;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "attr_raw");
+  buf = take_rbuf(L, c);
+  rv = SCardGetAttrib(c->card, (DWORD)id, buf, &len);
   if (rv == SCARD_E_INSUFFICIENT_BUFFER && len > ISCARD_ATTR_FIRST &&
       len <= (DWORD)sizeof c->rbuf)
     rv = SCardGetAttrib(c->card, (DWORD)id, buf, &len);
@@ -1252,6 +1290,7 @@ static int m_set_attr(lua_State *L) {
   size_t len;
   const char *v = luaL_checklstring(L, 3, &len);
   LONG rv;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "set_attr");
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3,
                          lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
@@ -1271,6 +1310,7 @@ static int with_context(lua_State *L, int arg, SCARDCONTEXT *ctx, int *temp) {
   if (!lua_isnoneornil(L, arg)) {
     ISCard *c = (ISCard *)luaL_checkudata(L, arg, ISCARD_MT);
     if (!c->has_ctx) luaL_argerror(L, arg, "the ISCard is closed");
+    if (ISCARD_FORKED(c)) return forked_fail(L, "the ISCard's context");
     *ctx = c->ctx;
     *temp = 0;
     return 0;
@@ -1487,6 +1527,7 @@ static int l_cancel(lua_State *L) {
   ISCard *c = (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
   LONG rv;
   if (!c->has_ctx) return luaL_argerror(L, 1, "the ISCard is closed");
+  if (ISCARD_FORKED(c)) return forked_fail(L, "SCardCancel");
   rv = SCardCancel(c->ctx);
   if (rv != SCARD_S_SUCCESS) return pcsc_fail(L, rv, "SCardCancel");
   lua_pushboolean(L, 1);
@@ -1671,6 +1712,7 @@ static int a_transmit(lua_State *L) {
   const char *apdu = luaL_checklstring(L, 2, &len);
   TransmitJob *j;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Transaction");
   if (len < ISCARD_MIN_APDU || len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(
         L, 2,
@@ -1730,6 +1772,7 @@ static int a_control(lua_State *L) {
           : (lua_Integer)iscard_checkint(L, 4, 4, "max_reply", 0,
                                          MAX_BUFFER_SIZE_EXTENDED);
   ControlJob *j;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "control");
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3,
                          lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
@@ -1788,6 +1831,7 @@ static int a_attr(lua_State *L, int set) {
   size_t len = 0;
   const char *v = set ? luaL_checklstring(L, 3, &len) : NULL;
   AttrJob *j;
+  if (ISCARD_FORKED(c)) return forked_fail(L, set ? "set_attr" : "attr_raw");
   if (len > MAX_BUFFER_SIZE_EXTENDED)
     return luaL_argerror(L, 3,
                          lua_pushfstring(L, "%d bytes (at most %d)", (int)len,
@@ -1926,6 +1970,7 @@ static int a_attach_by_reader(lua_State *L) {
       check_option(L, 4, COM_T0 | COM_T1, protocol_opts, "protocol");
   ConnJob *j;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "AttachByReader");
   if (c->attached)
     return luaL_error(L, "iscard.ISCard: AttachByReader on an attached card "
                          "(Detach first)");
@@ -1944,6 +1989,7 @@ static int a_reattach(lua_State *L) {
   lua_Integer init = check_option(L, 3, 0, disposition_opts, "disposition");
   ConnJob *j;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "ReAttach");
   if (c->borrowed)
     return luaL_error(L, "iscard.ISCard: ReAttach of a handle attached by "
                          "AttachByHandle (its owner reconnects it)");
@@ -1967,6 +2013,7 @@ static int a_detach(lua_State *L) {
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
   ConnJob *j;
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "Detach");
   if (c->borrowed) return m_detach(L);
   if (disp != SCARD_LEAVE_CARD &&
       (n = locked_elsewhere(L, c, c->reader, c->card, "Detach")) != 0)
@@ -1979,6 +2026,7 @@ static int a_detach(lua_State *L) {
 static int a_lock(lua_State *L) {
   ISCard *c = check_attached(L, "LockSCard");
   int n;
+  if (ISCARD_FORKED(c)) return forked_fail(L, "LockSCard");
   if (c->locked)
     return luaL_error(L, "iscard.ISCard: LockSCard while already locked "
                          "(locks do not nest; UnlockSCard first)");
@@ -1991,6 +2039,7 @@ static int a_lock(lua_State *L) {
 static int a_unlock(lua_State *L) {
   ISCard *c = check_attached(L, "UnlockSCard");
   lua_Integer disp = check_option(L, 2, 0, disposition_opts, "disposition");
+  if (ISCARD_FORKED(c)) return forked_fail(L, "UnlockSCard");
   if (!c->locked)
     return luaL_error(L, "iscard.ISCard: UnlockSCard without LockSCard");
   conn_job(L, c, CONN_UNLOCK)->disp = (DWORD)disp;
@@ -2035,6 +2084,7 @@ static int a_status_change(lua_State *L) {
   ISCard *c = (ISCard *)luaL_checkudata(L, 1, ISCARD_MT);
   StatusJob *j;
   if (!c->has_ctx) luaL_argerror(L, 1, "the ISCard is closed");
+  if (ISCARD_FORKED(c)) return forked_fail(L, "SCardGetStatusChange");
   j = (StatusJob *)async_job(
       L, c,
       sizeof *j + (size_t)n * (sizeof(WaitEntry) + sizeof(SCARD_READERSTATE)),

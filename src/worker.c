@@ -85,6 +85,9 @@ struct IscWorker {
 /* Threads not yet ended, and the condition their end signals (at_close). */
 static int g_threads;
 
+/* Counts the forks this process came out of (worker.h). */
+int isc_fork_generation;
+
 #ifdef _WIN32
 static SRWLOCK g_lock = SRWLOCK_INIT;
 static CONDITION_VARIABLE g_ended = CONDITION_VARIABLE_INIT;
@@ -336,7 +339,32 @@ static int at_close(lua_State *L) {
   return 0;
 }
 
+#ifndef _WIN32
+/* A fork copies the lock as it is, maybe held by a thread the child does
+ * not have: the parent holds it across fork, and the child starts afresh
+ * with no thread and a new generation (what the old objects are told by). */
+static void fork_prepare(void) {
+  lock();
+}
+static void fork_parent(void) {
+  unlock();
+}
+static void fork_child(void) {
+  (void)pthread_mutex_init(&g_lock, NULL);
+  (void)pthread_cond_init(&g_ended, NULL);
+  g_threads = 0;
+  isc_fork_generation++;
+}
+#endif
+
 void isc_worker_open(lua_State *L) {
+#ifndef _WIN32
+  static int registered;
+  if (!registered) {
+    registered = 1;
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+  }
+#endif
   static const luaL_Reg wmethods[] = {
       {"pollfd", w_pollfd}, {"events", w_events}, {"timeout", w_timeout},
       {"ready", w_ready},   {"release", w_gc},    {NULL, NULL}};

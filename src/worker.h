@@ -55,6 +55,11 @@ void isc_job_set_cancellable(lua_State *L, int idx);
 void isc_worker_close(IscWorker *w, IscRun last, const void *payload,
                       size_t size);
 
+/* How many forks this process is away from the first one that loaded us:
+ * an object made under another generation belongs to another process and
+ * must not use the PC/SC connection it holds (shared with that process). */
+extern int isc_fork_generation;
+
 /* Registers the waitable's metatable (call once per Lua state). */
 void isc_worker_open(lua_State *L);
 

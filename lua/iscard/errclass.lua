@@ -52,6 +52,7 @@ M.classes = {
   SCARD_E_UNSUPPORTED_FEATURE = "invalid",
   SCARD_E_PROTO_MISMATCH = "invalid",
   ISCARD_E_NAD_UNSUPPORTED = "invalid",
+  ISCARD_E_FORKED = "invalid", -- made in another process: create it after fork
 }
 
 -- Names that are `other` on purpose: card answers (a status word, a PIN

@@ -323,6 +323,7 @@ M.errors = {
   ISCARD_E_CHAINING_ABORTED   = 0xA0100003, -- card refused a part of a chained command
   ISCARD_E_NAD_UNSUPPORTED    = 0xA0100004, -- Nad ~= 0 cannot be carried by PC/SC
   ISCARD_E_CARD_STATUS        = 0xA0100005, -- opt-in: final status word was not 9000
+  ISCARD_E_FORKED             = 0xA0100006, -- an ISCard or monitor used in a child process (after fork)
 }
 do
   local names = {}
