@@ -308,6 +308,27 @@ static int w_ready(lua_State *L) {
   return 1;
 }
 
+/* waitable:wait(ms) -> ready: waits at most ms (a signal ends the wait
+ * early, so that the interpreter's Ctrl-C hook gets to run). */
+static int w_wait(lua_State *L) {
+  Waitable *wt = to_waitable(L, 1);
+  lua_Number ms = luaL_checknumber(L, 2);
+  luaL_argcheck(L, ms >= 0 && ms <= 86400000.0, 2, "0..86400000 ms");
+  if (wt->job != NULL && !job_finished(wt->job)) {
+#ifdef _WIN32
+    (void)WaitForSingleObject(wt->job->ev, (DWORD)ms);
+#else
+    struct pollfd p;
+    p.fd = wt->job->rfd;
+    p.events = POLLIN;
+    p.revents = 0;
+    (void)poll(&p, 1, (int)ms);
+#endif
+  }
+  lua_pushboolean(L, wt->job == NULL || job_finished(wt->job));
+  return 1;
+}
+
 /* __gc, and after collection: the waitable's reference goes. */
 static int w_gc(lua_State *L) {
   Waitable *wt = (Waitable *)luaL_testudata(L, 1, ISC_WAITABLE_MT);
@@ -367,7 +388,8 @@ void isc_worker_open(lua_State *L) {
 #endif
   static const luaL_Reg wmethods[] = {
       {"pollfd", w_pollfd}, {"events", w_events}, {"timeout", w_timeout},
-      {"ready", w_ready},   {"release", w_gc},    {NULL, NULL}};
+      {"ready", w_ready},   {"wait", w_wait},     {"release", w_gc},
+      {NULL, NULL}};
   if (luaL_newmetatable(L, ISC_WAITABLE_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, wmethods, 0);

@@ -34,6 +34,8 @@ local METHODS = { "AttachByReader", "ReAttach", "Detach", "LockSCard", "UnlockSC
                   "control", "attr_raw", "set_attr" }
 
 local waiter -- the program's waiter, or nil
+-- whether it waits outside coroutines too (iscard.loop.interruptible)
+local anywhere = false
 
 -- Whether the running code may yield: coroutine.isyieldable on 5.3, 5.4 and
 -- LuaJIT; on 5.1 and 5.2, a coroutine whose stack holds no C function but
@@ -73,7 +75,7 @@ M.can_yield = can_yield
 local function yielding(name)
   local start, sync = async[name], blocking[name]
   return function(self, ...)
-    if not can_yield() then return ccall(name, sync, self, ...) end
+    if not anywhere and not can_yield() then return ccall(name, sync, self, ...) end
     local w, msg, code = ccall(name, start, self, ...)
     if w == nil then return nil, msg, code end
     waiter(w)
@@ -115,6 +117,7 @@ function M.set_waiter(fn)
   end
   local was = waiter
   waiter = fn
+  anywhere = type(fn) == "table" and rawget(fn, "anywhere") == true
   if (was == nil) ~= (fn == nil) then switch(fn ~= nil) end
   return was
 end
