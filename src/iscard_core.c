@@ -2097,6 +2097,21 @@ static int a_status_change(lua_State *L) {
   return async_submit(L, c);
 }
 
+/* The same calls, blocking: what the methods table holds without a waiter
+ * (read from here, not from that table, which the Lua layer changes). */
+static const luaL_Reg blocking_functions[] = {
+    {"AttachByReader", m_attach_by_reader},
+    {"ReAttach", m_reattach},
+    {"Detach", m_detach},
+    {"LockSCard", m_lock},
+    {"UnlockSCard", m_unlock},
+    {"transmit", m_transmit},
+    {"control", m_control},
+    {"attr_raw", m_attr_raw},
+    {"set_attr", m_set_attr},
+    {"status_change", l_status_change},
+    {NULL, NULL}};
+
 static const luaL_Reg async_functions[] = {
     {"AttachByReader", a_attach_by_reader},
     {"ReAttach", a_reattach},
@@ -2181,7 +2196,6 @@ static const luaL_Reg wrapped[] = {
 
 ISCARD_API int luaopen_iscard_core(lua_State *L) {
   const ErrorName *e;
-  const luaL_Reg *e2;
   luaL_newlib(L, functions);
 
   /* methods are shared with the Lua layer, which adds Transaction and
@@ -2263,16 +2277,7 @@ ISCARD_API int luaopen_iscard_core(lua_State *L) {
   set_with_mt(L, async_functions);
   lua_setfield(L, -3, "async");
   lua_newtable(L);
-  lua_getfield(L, -2, "methods");
-  for (e2 = async_functions; e2->name != NULL; e2++) {
-    lua_getfield(L, -1, e2->name);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_getfield(L, -4, e2->name); /* status_change: a module function */
-    }
-    lua_setfield(L, -3, e2->name);
-  }
-  lua_pop(L, 1);
+  set_with_mt(L, blocking_functions);
   lua_setfield(L, -3, "blocking");
   lua_pop(L, 1);
   lua_pushcfunction(L, l_collect);

@@ -118,7 +118,7 @@ describe("iscard.util.errors", function()
         assert.matches("^ISCARD_E_", k)
       end
     end
-    assert.equal(5, n)
+    assert.equal(6, n)
   end)
 
   it("builds failure triples", function()
