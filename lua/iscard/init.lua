@@ -111,7 +111,7 @@ end
 -- @function set_waiter
 -- @tparam ?function fn `fn(w)`: returns once `w:ready()`
 -- @treturn ?function the previous waiter
-LAZY.set_waiter = { "iscard.loop", "set_waiter" }
+LAZY.set_waiter = from("iscard.loop", "set_waiter")
 
 --- Creates an ISCardCmd: one command APDU and its reply.
 -- @function ISCardCmd

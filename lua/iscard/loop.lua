@@ -28,10 +28,11 @@ local methods = core.methods
 local async, blocking, collect = core.async, core.blocking, core.collect
 local ccall = util.ccall
 
--- The calls that can block, as methods of ISCard (status_change: a
--- function of the core, called by iscard.wait and the monitors).
-local METHODS = { "AttachByReader", "ReAttach", "Detach", "LockSCard", "UnlockSCard", "transmit",
-                  "control", "attr_raw", "set_attr" }
+-- The calls that can block: methods of ISCard, and functions of the core
+-- (status_change, called by iscard.wait and the monitors; the raw
+-- attribute calls under the reader methods).
+local METHODS = { "AttachByReader", "ReAttach", "Detach", "LockSCard", "UnlockSCard", "transmit", "control" }
+local FUNCTIONS = { "status_change", "attr_raw", "set_attr" }
 
 local waiter -- the program's waiter, or nil
 -- whether it waits outside coroutines too (iscard.loop.interruptible)
@@ -85,20 +86,21 @@ end
 
 local wrapped = {}
 for _, name in ipairs(METHODS) do wrapped[name] = yielding(name) end
-wrapped.status_change = yielding("status_change")
+for _, name in ipairs(FUNCTIONS) do wrapped[name] = yielding(name) end
 
--- Puts the yielding or the blocking functions into the method table, and
--- lets the modules that keep a method of their own (Transaction keeps
--- transmit; the reader methods keep control and the attributes) take
--- them again.
+-- Puts the yielding or the blocking functions where the Lua layer finds
+-- them at each call (the method table, the core's table), and lets
+-- Transaction, which keeps the transmit it was installed with, take
+-- transmit again.
 local function switch(on)
   local set = on and wrapped or blocking
   for _, name in ipairs(METHODS) do methods[name] = set[name] end
-  core.status_change = set.status_change
+  for _, name in ipairs(FUNCTIONS) do core[name] = set[name] end
   local iscard = package.loaded.iscard
   if type(iscard) == "table" then rawset(iscard, "status_change", set.status_change) end
-  require("iscard.reader").install(methods)
-  if package.loaded["iscard.transaction"] then require("iscard.transaction").install(methods) end
+  if package.loaded["iscard.transaction"] and rawget(methods, "Transaction") then
+    require("iscard.transaction").install(methods)
+  end
 end
 
 --- Sets the function iscard calls to wait for a call in flight, or nil
