@@ -11,6 +11,18 @@ local R0, R1 = bed.readers[1], bed.readers[2]
 local SLOW = "\128\4\0\200" -- 9000 after 2 s
 local E = iscard.errors
 
+-- On Lua 5.1 a coroutine cannot yield across pcall, which the Lua layer
+-- puts around these calls: there they block, as the README says (and a
+-- wait for another coroutine's doing would never end).
+local v51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+local function it_yields(name, fn)
+  if v51 then
+    pending(name .. ": Lua 5.1 blocks here (no yield across pcall)")
+  else
+    it(name, fn)
+  end
+end
+
 -- Another process holds the lock on reader 0 for 2 s once it prints
 -- "locked".
 local function hold_lock()
@@ -51,7 +63,7 @@ for _, kind in ipairs({ "luv", "cqueues" }) do
       assert.are.same({ "\144\0", 0x9000 }, res[1])
     end)
 
-    it("Transaction keeps the loop ticking", function()
+    it_yields("Transaction keeps the loop ticking", function()
       local cmd = iscard.ISCardCmd():BuildCmd(0x80, 0x04, 0x00, 0xC8)
       local res, t = loops.run(kind, { function() return card:Transaction(cmd) end })
       loops.kept_ticking(t)
@@ -60,7 +72,7 @@ for _, kind in ipairs({ "luv", "cqueues" }) do
       assert.are.equal("", cmd.ReplyData)
     end)
 
-    it("iscard.wait keeps the loop ticking and times out as the blocking call does", function()
+    it_yields("iscard.wait keeps the loop ticking and times out as the blocking call does", function()
       local _, _, want = iscard.wait(R0, false, 0)
       local res, t = loops.run(kind, { function() return iscard.wait(R0, false, 2000) end })
       loops.kept_ticking(t)
@@ -70,7 +82,7 @@ for _, kind in ipairs({ "luv", "cqueues" }) do
       assert.are.equal(want, res[1][3])
     end)
 
-    it("mon:poll(-1) keeps the loop ticking until the card goes", function()
+    it_yields("mon:poll(-1) keeps the loop ticking until the card goes", function()
       local mon = iscard.monitor { readers = { R1 }, initial = false }
       local other = bed.attach(R1)
       local res, t = loops.run(kind, {
@@ -120,7 +132,7 @@ for _, kind in ipairs({ "luv", "cqueues" }) do
       assert(card:transmit("\128\1\0\0"))
     end)
 
-    it("two coroutines on two channels of one card each get their own replies", function()
+    it_yields("two coroutines on two channels of one card each get their own replies", function()
       assert(card:ReAttach(nil, iscard.RESET))
       local chans = { assert(card:open_channel()), assert(card:open_channel()) }
       local function worker(i)
