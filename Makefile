@@ -140,6 +140,8 @@ install: all
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/
 	install -d $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli
 	install -m 644 $(CLI_MODULES) $(DESTDIR)$(LUA_SHAREDIR)/iscard/cli/
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/iscard/loop
+	install -m 644 $(wildcard lua/iscard/loop/*.lua) $(DESTDIR)$(LUA_SHAREDIR)/iscard/loop/
 	install -m 755 bin/iscard $(DESTDIR)$(BINDIR)/iscard
 
 # LDoc (config.ld) into build/docs. lua-markdown is a Lua 5.1 module, so

@@ -66,6 +66,10 @@ build = {
          ["iscard.monitor"] = "lua/iscard/monitor.lua",
          ["iscard.card"] = "lua/iscard/card.lua",
          ["iscard.errors"] = "lua/iscard/errors.lua",
+         ["iscard.loop"] = "lua/iscard/loop.lua",
+         ["iscard.loop.cqueues"] = "lua/iscard/loop/cqueues.lua",
+         ["iscard.loop.luv"] = "lua/iscard/loop/luv.lua",
+         ["iscard.loop.interruptible"] = "lua/iscard/loop/interruptible.lua",
          ["iscard.cli.init"] = "lua/iscard/cli/init.lua",
          ["iscard.cli.common"] = "lua/iscard/cli/common.lua",
          ["iscard.cli.parse"] = "lua/iscard/cli/parse.lua",
@@ -86,17 +90,17 @@ build = {
       unix = {
          modules = {
             ["iscard.core"] = {
-               sources = { "src/iscard_core.c" },
+               sources = { "src/iscard_core.c", "src/worker.c" },
                incdirs = { "$(PCSC_INCDIR)/PCSC" },
                libdirs = { "$(PCSC_LIBDIR)" },
-               libraries = { "pcsclite" },
+               libraries = { "pcsclite", "pthread", "dl" },
             },
          },
       },
       windows = {
          modules = {
             ["iscard.core"] = {
-               sources = { "src/iscard_core.c" },
+               sources = { "src/iscard_core.c", "src/worker.c" },
                libraries = { "winscard" },
             },
             ["iscard.vcard_io"] = false, -- POSIX only, like vpcd
@@ -108,7 +112,8 @@ build = {
          type = "command",
          build_command = "mkdir -p iscard"
             .. " && $(CC) $(CFLAGS) -I$(LUA_INCDIR) -c src/iscard_core.c -o src/iscard_core.o"
-            .. " && $(LD) $(LIBFLAG) -o iscard/core.so src/iscard_core.o -framework PCSC"
+            .. " && $(CC) $(CFLAGS) -I$(LUA_INCDIR) -c src/worker.c -o src/worker.o"
+            .. " && $(LD) $(LIBFLAG) -o iscard/core.so src/iscard_core.o src/worker.o -framework PCSC"
             .. " && $(CC) $(CFLAGS) -I$(LUA_INCDIR) -c src/vcard_io.c -o src/vcard_io.o"
             .. " && $(LD) $(LIBFLAG) -o iscard/vcard_io.so src/vcard_io.o",
          install = {

@@ -1,5 +1,5 @@
 -- Checks that the rockspec and config.ld list exactly the Lua modules of
--- the tree (lua/iscard/*.lua and lua/iscard/cli/*.lua), each under its own
+-- the tree (lua/iscard/*.lua, lua/iscard/cli/*.lua, lua/iscard/loop/*.lua), each under its own
 -- name: a module added, moved or removed without both lists fails `make lint`.
 -- usage: lua tools/module-list-check.lua ROCKSPEC CONFIG_LD
 local rockspec_path, config_path = arg[1], arg[2]
@@ -23,7 +23,7 @@ local function settings(path)
 end
 
 local files = {}
-local p = assert(io.popen("ls lua/iscard/*.lua lua/iscard/cli/*.lua 2>/dev/null"))
+local p = assert(io.popen("ls lua/iscard/*.lua lua/iscard/cli/*.lua lua/iscard/loop/*.lua 2>/dev/null"))
 for line in p:lines() do files[line] = true end
 p:close()
 
