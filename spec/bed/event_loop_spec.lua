@@ -26,17 +26,7 @@ end
 -- Another process holds the lock on reader 0 for 2 s once it prints
 -- "locked".
 local function hold_lock()
-  local p = bed.spawn([[
-    local iscard = require "iscard"
-    local c = assert(iscard.ISCard())
-    assert(c:AttachByReader("]] .. R0 .. [["))
-    assert(c:LockSCard())
-    print("locked"); io.stdout:flush()
-    require("iscard.core").sleep(2000)
-    assert(c:UnlockSCard())
-    c:close()
-    print("done")
-  ]])
+  local p = bed.spawn("spec/children/lock_for_a_while.lua", { R0, "2000" })
   p.await("locked")
   return p
 end

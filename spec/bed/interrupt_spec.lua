@@ -6,25 +6,10 @@ if not bed.up then return pending(bed.needed()) end
 
 local core = require "iscard.core"
 
-local function script(setup)
-  return setup .. [[
-    local iscard = require "iscard"
-    local c = assert(iscard.ISCard())
-    assert(c:AttachByReader("]] .. bed.reader .. [["))
-    local f = assert(io.open("/proc/self/stat"))
-    local pid = f:read("*a"):match("^(%d+)")
-    f:close()
-    print("pid " .. pid); io.stdout:flush()
-    local cmd = iscard.ISCardCmd():BuildCmd(0x80, 0x04, 0x01, 0xF4) -- 5 s
-    print(c:Transaction(cmd))
-    print("after")
-  ]]
-end
-
 -- Starts the script, interrupts it once its Transaction is under way and
 -- returns its output and how long it took to end after the signal (ms).
-local function interrupt(setup)
-  local p = bed.spawn(script(setup))
+local function interrupt(waiter)
+  local p = bed.spawn("spec/children/slow_transaction.lua", { bed.reader, waiter })
   p.await("pid %d+")
   local pid = p.output():match("pid (%d+)")
   bed.sleep(0.3) -- (the Transaction is sent after the print)
@@ -36,7 +21,7 @@ end
 
 describe("Ctrl-C", function()
   it("stops a script blocked in Transaction with iscard.loop.interruptible", function()
-    local out, ms = interrupt('require("iscard").set_waiter(require "iscard.loop.interruptible")\n')
+    local out, ms = interrupt("iscard.loop.interruptible")
     assert.matches("interrupted!", out)
     assert.is_nil(out:find("after", 1, true))
     -- well before the card answers (5 s); the README gives the measured time
