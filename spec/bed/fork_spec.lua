@@ -9,6 +9,9 @@ if not ok_posix then return pending("fork: needs lua-posix (posix.unistd), not t
 local wait = require("posix.sys.wait").wait
 
 local iscard = require "iscard"
+-- replies go through a text file line by line (Lua 5.1 stops a line at a
+-- zero byte): as hex
+local function hex(s) return type(s) == "string" and iscard.tohex(s) or tostring(s) end
 
 -- Runs child() in a forked process; returns what it wrote (its results,
 -- one per line).
@@ -45,14 +48,14 @@ describe("after fork", function()
       local ok = fresh:AttachByReader(bed.reader) and fresh:transmit("\128\1\0\0")
       fresh:close()
       card:close() -- lets go, sends nothing
-      return { tostring(r), msg, code, tcode, iscard.error_class(code), tostring(ok) }
+      return { tostring(r), msg, code, tcode, iscard.error_class(code), hex(ok) }
     end)
     assert.are.equal("nil", got[1])
     assert.matches("^ISCARD_E_FORKED: this ISCard was made in another process", got[2])
     assert.are.equal(tostring(iscard.errors.ISCARD_E_FORKED), got[3])
     assert.are.equal(got[3], got[4])
     assert.are.equal("invalid", got[5])
-    assert.are.equal("\144\0", got[6])
+    assert.are.equal("9000", got[6])
     -- the parent's connection was not disturbed
     for _ = 1, 3 do assert.are.equal("\144\0", (card:transmit("\128\1\0\0"))) end
     card:close()
@@ -74,12 +77,12 @@ describe("after fork", function()
       while not fw:ready() do end
       local reply = core.collect(fresh, fw)
       fresh:close()
-      return { tostring(r), msg, code, reply }
+      return { tostring(r), msg, code, hex(reply) }
     end)
     assert.are.equal("nil", got[1])
     assert.matches("ISCARD_E_FORKED", got[2])
     assert.are.equal(tostring(iscard.errors.ISCARD_E_FORKED), got[3])
-    assert.are.equal("\144\0", got[4])
+    assert.are.equal("9000", got[4])
     assert.are.same({ "\144\0", 0x9000 }, { core.collect(card, w) })
     assert.are.same({}, mon:poll(0))
     mon:close()
